@@ -1,0 +1,238 @@
+"""Untrusted manager output -> validated facts and operations.
+
+json-repair recovers what it can from broken JSON; pydantic validates every item; anything that does not fit is
+returned as a `Rejection` with a reason code instead of raising. Nothing here touches a store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import json_repair
+from pydantic import BaseModel, ValidationError, field_validator
+
+from memmgr.types import EVENTS, Op, Rejection
+
+log = logging.getLogger(__name__)
+
+MAX_OUTPUT_CHARS = 32_000
+_THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_FENCE_RE = re.compile(r"```(?:json)?", re.I)
+_EVENT_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "NO-OP": "NOOP", "NOCHANGE": "NOOP", "NO_CHANGE": "NOOP",
+                  "KEEP": "NOOP", "REMOVE": "DELETE", "INSERT": "ADD", "CREATE": "ADD", "MODIFY": "UPDATE",
+                  "ADD_MEMORY": "ADD", "UPDATE_MEMORY": "UPDATE", "DELETE_MEMORY": "DELETE"}
+_OPS_KEYS = ("memory", "memories", "ops", "operations", "actions", "tool_calls")
+_FACT_KEYS = ("facts", "fact", "memories")
+
+
+@dataclass
+class ParsedFacts:
+    facts: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    valid: bool = False
+
+
+@dataclass
+class ParsedOps:
+    ops: list[Op] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    valid: bool = False
+
+
+def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS) -> tuple[Any, Rejection | None]:
+    """Best-effort JSON decoding of a model answer; (None, rejection) when nothing usable comes out."""
+    if not isinstance(raw, str):
+        return None, Rejection(stage=stage, reason="not_text", detail=type(raw).__name__)
+    if len(raw) > max_chars:
+        return None, Rejection(stage=stage, reason="output_too_long", detail=f"{len(raw)} chars > {max_chars}")
+    text = _FENCE_RE.sub("", _THINK_RE.sub("", raw)).strip()
+    if not text:
+        return None, Rejection(stage=stage, reason="empty_output")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+        if start < 0:
+            return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
+        try:
+            obj = json_repair.loads(text[start:])
+        except Exception as e:  # json-repair can fail on pathological input; that is still just bad output
+            return None, Rejection(stage=stage, reason="invalid_json", detail=f"{type(e).__name__}: {text[:60]}")
+    if obj in ("", None, [], {}) and not text.startswith(("{", "[")):
+        return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
+    return obj, None
+
+
+def _as_text(item: Any) -> str | None:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        for key in ("text", "fact", "memory", "content"):
+            if isinstance(item.get(key), str):
+                return item[key]
+    return None
+
+
+def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedFacts:
+    out = ParsedFacts()
+    obj, rej = load_json(raw, "extract", max_chars=max_chars)
+    if rej:
+        out.rejected.append(rej)
+        return out
+    items: Any = None
+    if isinstance(obj, dict):
+        items = next((obj[k] for k in _FACT_KEYS if k in obj), None)
+    elif isinstance(obj, list):
+        items = obj
+    if not isinstance(items, list):
+        out.rejected.append(Rejection(stage="extract", reason="schema", detail=f"no facts list in {str(obj)[:80]}"))
+        return out
+    out.valid = True
+    seen: set[str] = set()
+    for item in items:
+        text = _as_text(item)
+        if text is None or not text.strip():
+            out.rejected.append(Rejection(stage="extract", reason="empty_text", item=_short(item)))
+            continue
+        key = " ".join(text.lower().split())
+        if key in seen:
+            out.rejected.append(Rejection(stage="extract", reason="duplicate", item=text[:200]))
+            continue
+        if len(out.facts) >= max_facts:
+            out.rejected.append(Rejection(stage="extract", reason="too_many", item=text[:200]))
+            continue
+        seen.add(key)
+        out.facts.append(text)
+    return out
+
+
+class _OpIn(BaseModel):
+    event: str
+    id: str | None = None
+    text: str = ""
+    old_memory: str | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError("event must be a string")
+        e = v.strip().upper().replace(" ", "_")
+        e = _EVENT_ALIASES.get(e, e)
+        if e not in EVENTS:
+            raise ValueError(f"unknown event {v!r}")
+        return e
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> str | None:
+        if v is None or isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float, str)):
+            s = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            return s.strip() or None
+        raise ValueError("id must be a scalar")
+
+    @field_validator("text", "old_memory", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return "" if v is None else v
+
+
+def _normalise_item(item: Any) -> Any:
+    """Accept tool-call shapes: {"name": "update_memory", "arguments": {...}} and OpenAI's {"function": {...}}."""
+    if not isinstance(item, dict):
+        return item
+    if "function" in item and isinstance(item["function"], dict):
+        item = item["function"]
+    if "event" not in item:
+        for key in ("operation", "action", "op", "type", "name"):
+            if isinstance(item.get(key), str):
+                args = item.get("arguments", item.get("args", {}))
+                if isinstance(args, str):
+                    args, _ = load_json(args, "update")
+                merged = {**(args if isinstance(args, dict) else {}),
+                          **{k: v for k, v in item.items() if k not in ("arguments", "args")}}
+                merged["event"] = item[key]
+                return merged
+    if "memory_id" in item and "id" not in item:
+        item = {**item, "id": item["memory_id"]}
+    return item
+
+
+def parse_ops(
+    raw: Any, shown_ids: Collection[str], *, max_ops: int = 50, max_chars: int = MAX_OUTPUT_CHARS
+) -> ParsedOps:
+    """Validate update decisions against the ids that were actually shown in the prompt."""
+    out = ParsedOps()
+    shown = {str(i) for i in shown_ids}
+    obj, rej = load_json(raw, "update", max_chars=max_chars)
+    if rej:
+        out.rejected.append(rej)
+        return out
+    items: Any = None
+    if isinstance(obj, dict):
+        items = next((obj[k] for k in _OPS_KEYS if k in obj), None)
+        if items is None and ("event" in obj or "name" in obj or "function" in obj):
+            items = [obj]
+    elif isinstance(obj, list):
+        items = obj
+    if not isinstance(items, list):
+        out.rejected.append(Rejection(stage="update", reason="schema", detail=f"no memory list in {str(obj)[:80]}"))
+        return out
+    out.valid = True
+    touched: set[str] = set()
+    added: set[str] = set()
+    for item in items:
+        try:
+            op_in = _OpIn.model_validate(_normalise_item(item))
+        except (ValidationError, TypeError, ValueError) as e:
+            reason = "unknown_event" if "unknown event" in str(e) else "schema"
+            out.rejected.append(Rejection(stage="update", reason=reason, detail=_err(e), item=_short(item)))
+            continue
+        op = Op(event=op_in.event, id=op_in.id, text=op_in.text if isinstance(op_in.text, str) else "",
+                old_memory=op_in.old_memory if isinstance(op_in.old_memory, str) else None)
+        reason = _op_problem(op, shown, touched, added)
+        if reason is None and len(out.ops) >= max_ops:
+            reason = "too_many"
+        if reason:
+            out.rejected.append(Rejection(stage="update", reason=reason, item=op.model_dump()))
+            continue
+        if op.event in ("UPDATE", "DELETE"):
+            touched.add(op.id or "")
+        if op.event == "ADD":
+            op.id = None
+            added.add(" ".join(op.text.lower().split()))
+        out.ops.append(op)
+    return out
+
+
+def _op_problem(op: Op, shown: set[str], touched: set[str], added: set[str]) -> str | None:
+    if op.event in ("ADD", "UPDATE") and not op.text.strip():
+        return "empty_text"
+    if op.event in ("UPDATE", "DELETE"):
+        if op.id is None:
+            return "missing_id"
+        if op.id not in shown:
+            return "unknown_id"
+        if op.id in touched:
+            return "duplicate_id"
+    if op.event == "NOOP" and op.id is not None and op.id not in shown and op.id.lower() != "new":
+        return "unknown_id"
+    if op.event == "ADD" and " ".join(op.text.lower().split()) in added:
+        return "duplicate"
+    return None
+
+
+def _short(item: Any) -> Any:
+    s = item if isinstance(item, str) else repr(item)
+    return s[:200]
+
+
+def _err(e: Exception) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__

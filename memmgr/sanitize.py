@@ -1,0 +1,171 @@
+"""Checks every text a manager proposes before it can be embedded or stored.
+
+The manager is a small model and its output is untrusted: texts are normalised, stripped of control/bidi/surrogate
+characters, capped in length, and rejected (with a stable reason code) when they are degenerate loops, markup,
+prompt-injection or chat-template text, secrets, copies of the prompt's own examples, or not grounded in the
+messages they were extracted from.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from memmgr.prompts import PROMPT_EXAMPLE_TEXTS
+
+# Unicode categories dropped outright: controls, format chars (bidi overrides, zero-width), surrogates,
+# private use, unassigned.
+_DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
+_WORD_RE = re.compile(r"[\w']+", re.UNICODE)
+_MARKUP_RES = [
+    re.compile(r"```"),  # code fences
+    re.compile(r"\|\s*-{3,}"),  # markdown table rule
+    re.compile(r"(\|[^|\n]*){3,}\|"),  # table row
+    re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^>]*)?>"),  # html/xml tags
+    re.compile(r"^\s*[\[{]"),  # JSON / list literal
+    re.compile(r"[{}]"),  # braces anywhere (JSON fragments, templates)
+    re.compile(r"^\s*#{1,6}\s"),  # markdown heading
+]
+_INJECTION_RES = [
+    re.compile(r"<\|[^|>]{1,40}\|>"),  # chat template tokens: <|im_start|>, <|eot_id|> ...
+    re.compile(r"\[/?INST\]|<</?SYS>>|<start_of_turn>|<end_of_turn>", re.I),
+    re.compile(r"\b(ignore|disregard|forget)\b.{0,40}\b(previous|prior|above|earlier|all)\b.{0,40}"
+               r"\b(instructions?|prompts?|rules?|memories|messages)\b", re.I),
+    re.compile(r"\b(delete|erase|wipe|remove|clear)\b.{0,20}\b(all|every|everything)\b.{0,20}\b(memor(y|ies)|data)",
+               re.I),
+    re.compile(r"^\s*(system|assistant)\s*:", re.I),
+    re.compile(r"\byou are (now )?(an? )?(ai|assistant|language model|chatgpt)\b", re.I),
+]
+_SECRET_RES = [
+    re.compile(r"\b(password|passcode|passwd|pin code|api[_ -]?key|secret key|access token)\b\s*(is|:|=)", re.I),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\b(?:\d[ -]?){13,19}\b"),  # card-number-like digit runs
+]
+# Function words and generic fact verbs: they need no support from the source messages.
+STOPWORDS = frozenset(
+    """a an the and or but if then than so to of in on at by for with from about into over after before during
+    since until up down out off as is are was were be been being am has have had having do does did done not no
+    nor this that these those it its it's he she they them his her their hers theirs him i me my mine we us our
+    you your yours who whom whose which what when where why how all any both each few more most other some such
+    only own same too very can will just should would could may might must shall also still now ever never really
+    user user's likes like liked enjoys enjoy loves love wants want plans plan planning going got get gets started
+    start starts stopped stop recently currently new old one two first last next week weeks month months year years
+    day days today yesterday tomorrow ago early late mid around time times lot lots many much named called
+    name weekend morning evening night january february march april may june july august september october
+    november december monday tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter""".split()
+)
+
+
+class Rejected(ValueError):
+    """A text failed a check; `reason` is the stable code counted in reports."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def clean_text(text: str) -> str:
+    """NFKC, drop control/format/surrogate chars, collapse whitespace. Never raises on odd code points."""
+    if not isinstance(text, str):
+        raise Rejected("not_text", type(text).__name__)
+    # Lone surrogates cannot be NFKC-normalised or UTF-8 encoded: drop them first.
+    text = "".join(ch for ch in text if not 0xD800 <= ord(ch) <= 0xDFFF)
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(" " if ch in "\t\n\r\x0b\x0c" else ch for ch in text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROP_CATEGORIES)
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    return [w.lower().strip("'") for w in _WORD_RE.findall(text) if w.strip("'")]
+
+
+def _looping(tokens: Sequence[str]) -> bool:
+    if len(tokens) < 8:
+        return False
+    if len(set(tokens)) / len(tokens) < 0.35:
+        return True
+    # any 1-3-gram repeated back to back 4+ times ("is is is is", "la la la la")
+    for n in (1, 2, 3):
+        for i in range(len(tokens) - 4 * n + 1):
+            gram = tokens[i : i + n]
+            if all(tokens[i + k * n : i + (k + 1) * n] == gram for k in range(1, 4)):
+                return True
+    return False
+
+
+def check_memory_text(text: str, *, max_chars: int = 400, min_chars: int = 3) -> str:
+    """Return the cleaned text or raise Rejected. Does not check grounding (see `check_grounded`)."""
+    cleaned = clean_text(text)
+    if len(cleaned) < min_chars or not any(ch.isalpha() for ch in cleaned):
+        raise Rejected("empty_text", repr(text[:40]))
+    if len(cleaned) > max_chars:
+        raise Rejected("too_long", f"{len(cleaned)} > {max_chars} chars")
+    for rx in _INJECTION_RES:
+        if rx.search(cleaned):
+            raise Rejected("injection", cleaned[:80])
+    for rx in _SECRET_RES:
+        if rx.search(cleaned):
+            raise Rejected("secret", "looks like a credential")
+    for rx in _MARKUP_RES:
+        if rx.search(cleaned):
+            raise Rejected("markup", cleaned[:80])
+    if _looping(words(cleaned)):
+        raise Rejected("repetition", cleaned[:80])
+    return cleaned
+
+
+def _stem(word: str) -> str:
+    for suffix in ("'s", "ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> list[str]:
+    return [_stem(w) for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+
+
+def support(text: str, sources: Iterable[str]) -> float:
+    """Fraction of the text's content words (stemmed) that appear in the sources (1.0 when it has none)."""
+    cw = content_words(text)
+    if not cw:
+        return 1.0
+    vocab = {_stem(w) for s in sources for w in words(s)}
+    # numbers must match exactly: "7 May 2023" is grounded by a timestamp of 8 May 2023 only via `sources`
+    return sum(1 for w in cw if w in vocab) / len(cw)
+
+
+def is_prompt_copy(text: str, sources: Iterable[str]) -> bool:
+    """True when the text repeats one of the prompt's own examples that the messages do not support."""
+    norm = " ".join(words(text))
+    for example in PROMPT_EXAMPLE_TEXTS:
+        if norm == " ".join(words(example)) or (
+            _overlap(content_words(text), content_words(example)) >= 0.8
+        ):
+            return support(text, sources) < 0.99
+    return False
+
+
+def _overlap(a: Sequence[str], b: Sequence[str]) -> float:
+    if not a or not b:
+        return 0.0
+    common = sum((Counter(a) & Counter(b)).values())
+    return common / max(len(a), len(b))
+
+
+def check_grounded(text: str, sources: Sequence[str], *, min_support: float) -> None:
+    """Raise Rejected unless enough of the text is supported by `sources` (the turns it came from)."""
+    if is_prompt_copy(text, sources):
+        raise Rejected("prompt_copy", text[:80])
+    if min_support <= 0:
+        return
+    score = support(text, sources)
+    if score < min_support:
+        raise Rejected("ungrounded", f"support {score:.2f} < {min_support:.2f}: {text[:80]}")

@@ -1,0 +1,165 @@
+"""Manager-level scorers. eval/ reports them and train/rewards.py turns them into GRPO rewards: one code path.
+
+All functions are pure and cheap (no model calls): facts are matched by normalised token F1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from memmgr.parsing import parse_facts, parse_ops
+from memmgr.sanitize import words
+from memmgr.types import EVENTS, Op
+
+FACT_MATCH_THRESHOLD = 0.6
+
+
+def text_f1(a: str, b: str) -> float:
+    ta, tb = words(a), words(b)
+    if not ta or not tb:
+        return float(ta == tb)
+    common = sum((Counter(ta) & Counter(tb)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(ta), common / len(tb)
+    return 2 * p * r / (p + r)
+
+
+def fact_match(pred: str, gold: str, threshold: float = FACT_MATCH_THRESHOLD) -> bool:
+    return text_f1(pred, gold) >= threshold
+
+
+def _greedy_matches(pred: Sequence[str], gold: Sequence[str], threshold: float) -> int:
+    """Number of one-to-one matches, best pairs first."""
+    pairs = sorted(((text_f1(p, g), i, j) for i, p in enumerate(pred) for j, g in enumerate(gold)), reverse=True)
+    used_p: set[int] = set()
+    used_g: set[int] = set()
+    n = 0
+    for score, i, j in pairs:
+        if score < threshold:
+            break
+        if i not in used_p and j not in used_g:
+            used_p.add(i)
+            used_g.add(j)
+            n += 1
+    return n
+
+
+def set_scores(pred: Sequence[str], gold: Sequence[str], threshold: float = FACT_MATCH_THRESHOLD) -> dict[str, float]:
+    """Precision/recall/F1 of a predicted text set against a gold one (both empty = perfect)."""
+    if not pred and not gold:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    m = _greedy_matches(pred, gold, threshold)
+    p = m / len(pred) if pred else 0.0
+    r = m / len(gold) if gold else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f1}
+
+
+def score_extraction(raw: str, gold_facts: Sequence[str]) -> dict[str, Any]:
+    parsed = parse_facts(raw)
+    scores = set_scores(parsed.facts, list(gold_facts)) if parsed.valid else {"precision": 0.0, "recall": 0.0,
+                                                                              "f1": 0.0}
+    return {"valid": float(parsed.valid), **scores, "n_pred": len(parsed.facts), "n_gold": len(gold_facts)}
+
+
+def _gold_op(d: dict[str, Any]) -> Op:
+    return Op(event=d["event"], id=None if d.get("id") in (None, "", "new") else str(d["id"]),
+              text=d.get("text") or "", old_memory=d.get("old_memory"))
+
+
+def align_ops(pred: Sequence[Op], gold: Sequence[Op]) -> list[tuple[Op | None, Op | None]]:
+    """Pair predicted and gold ops: same target id first (UPDATE/DELETE/NOOP), then ADDs by text, rest unmatched."""
+    pairs: list[tuple[Op | None, Op | None]] = []
+    left = list(pred)
+    for g in gold:
+        best = None
+        if g.id is not None:
+            best = next((p for p in left if p.id == g.id), None)
+        if best is None:
+            cands = [p for p in left if p.id is None or g.id is None]
+            if cands:
+                best = max(cands, key=lambda p: text_f1(p.text, g.text or g.old_memory or ""))
+                if text_f1(best.text, g.text or "") < 0.3 and not (best.event == g.event == "NOOP"):
+                    best = None
+        if best is not None:
+            left.remove(best)
+        pairs.append((best, g))
+    pairs.extend((p, None) for p in left)
+    return pairs
+
+
+def score_update(raw: str, gold_ops: Sequence[dict[str, Any]], shown_ids: Sequence[str]) -> dict[str, Any]:
+    """Op accuracy (per gold op), id accuracy (for gold ops with a target), hallucinated ids, confusion pairs."""
+    parsed = parse_ops(raw, shown_ids)
+    gold = [_gold_op(g) for g in gold_ops]
+    hallucinated = sum(1 for r in parsed.rejected if r.reason in ("unknown_id", "missing_id"))
+    if not parsed.valid:
+        return {"valid": 0.0, "op_accuracy": 0.0, "id_accuracy": 0.0, "hallucinated_ids": hallucinated,
+                "n_pred": 0, "n_gold": len(gold), "text_f1": 0.0,
+                "pairs": [(g.event, "INVALID") for g in gold]}
+    pairs = align_ops(parsed.ops, gold)
+    correct_event = sum(1 for p, g in pairs if g is not None and p is not None and p.event == g.event)
+    targeted = [(p, g) for p, g in pairs if g is not None and g.event != "ADD" and g.id is not None]
+    correct_id = sum(1 for p, g in targeted if p is not None and p.id == g.id)
+    texts = [text_f1(p.text, g.text) for p, g in pairs if g is not None and p is not None and g.event in
+             ("ADD", "UPDATE")]
+    n_extra = sum(1 for p, g in pairs if g is None)
+    denom = max(len(gold), 1)
+    return {
+        "valid": 1.0,
+        # extra predicted ops count against accuracy so that "emit everything" is not rewarded
+        "op_accuracy": correct_event / (denom + n_extra) if gold else float(not parsed.ops),
+        "id_accuracy": correct_id / len(targeted) if targeted else 1.0,
+        "hallucinated_ids": hallucinated,
+        "n_pred": len(parsed.ops),
+        "n_gold": len(gold),
+        "text_f1": sum(texts) / len(texts) if texts else 1.0,
+        "pairs": [(g.event if g else "NONE", p.event if p else "MISSING") for p, g in pairs],
+    }
+
+
+def per_op_f1(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Per-op precision/recall/F1 and macro-F1 from (gold_event, pred_event) pairs (from score_update)."""
+    out: dict[str, Any] = {}
+    f1s = []
+    for ev in EVENTS:
+        tp = sum(1 for g, p in pairs if g == ev and p == ev)
+        fp = sum(1 for g, p in pairs if p == ev and g != ev)
+        fn = sum(1 for g, p in pairs if g == ev and p != ev)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[ev] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+        if tp + fn:
+            f1s.append(f1)
+    out["macro_f1"] = sum(f1s) / len(f1s) if f1s else 0.0
+    return out
+
+
+def apply_ops_to_snapshot(snapshot: Sequence[tuple[str, str]] | Sequence[list[str]], ops: Sequence[Op]) -> list[str]:
+    """Apply validated ops to a list of (small id, text) memories; returns the resulting memory texts."""
+    state = {str(i): t for i, t in snapshot}
+    added: list[str] = []
+    for op in ops:
+        if op.event == "ADD":
+            added.append(op.text)
+        elif op.event == "UPDATE" and op.id in state:
+            state[op.id] = op.text
+        elif op.event == "DELETE" and op.id in state:
+            del state[op.id]
+    return list(state.values()) + added
+
+
+def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
+    """Apply the proposed ops to the shown snapshot and score the resulting memory state against gold."""
+    parsed = parse_ops(raw, [str(i) for i, _ in snapshot])
+    if not parsed.valid:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    return state_scores(apply_ops_to_snapshot(snapshot, parsed.ops), gold_after)
+
+
+def state_scores(pred_texts: Sequence[str], gold_texts: Sequence[str]) -> dict[str, float]:
+    return set_scores(list(pred_texts), list(gold_texts))
