@@ -1,0 +1,62 @@
+"""Any OpenAI-compatible chat endpoint: OpenAI, `vllm serve`, llama.cpp's server, ..."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from memmgr.backends.base import Generation, with_retries
+from memmgr.config import BackendConfig
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIBackend:
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 temperature: float = 0.0, max_tokens: int = 512, timeout_s: float = 120.0, retries: int = 3,
+                 json_mode: bool = True, **extra: Any):
+        import openai
+
+        self.model = model
+        self.name = f"openai:{model}"
+        self.temperature, self.max_tokens, self.retries = temperature, max_tokens, retries
+        # llama.cpp and vLLM servers accept response_format json_schema; plain json_object is the fallback.
+        self.json_mode = json_mode
+        self.extra = extra
+        key = api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
+        # our own retry loop (with_retries) owns backoff, so the client does not retry on its own
+        self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        self._transport_errors = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
+                                  openai.InternalServerError)
+
+    @classmethod
+    def from_config(cls, cfg: BackendConfig) -> OpenAIBackend:
+        return cls(cfg.model, base_url=cfg.base_url, api_key=cfg.api_key, temperature=cfg.temperature,
+                   max_tokens=cfg.max_tokens, timeout_s=cfg.timeout_s, retries=cfg.retries, **cfg.extra)
+
+    def generate(self, messages: Sequence[dict[str, str]], *, json_schema: dict[str, Any] | None = None,
+                 max_tokens: int | None = None, temperature: float | None = None) -> Generation:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": self.temperature if temperature is None else temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+            **self.extra,
+        }
+        if json_schema is not None and self.json_mode:
+            kwargs["response_format"] = {"type": "json_schema",
+                                         "json_schema": {"name": "answer", "schema": json_schema}}
+
+        def call() -> Generation:
+            t0 = time.perf_counter()
+            resp = self.client.chat.completions.create(**kwargs)
+            text = (resp.choices[0].message.content or "") if resp.choices else ""
+            usage = resp.usage
+            return Generation(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                              completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                              latency_s=time.perf_counter() - t0)
+
+        return with_retries(call, retries=self.retries, what=self.name, retry_on=self._transport_errors)

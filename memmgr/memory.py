@@ -1,0 +1,394 @@
+"""The mem0-style `Memory` API over the pipeline: add / search / get / get_all / update / delete / history /
+reset / export / import_ / revert, with atomic, audited application of manager decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from memmgr import prompts
+from memmgr.backends import make_backend
+from memmgr.backends.base import LLMBackend
+from memmgr.config import MemoryConfig
+from memmgr.embed import Embedder, make_embedder
+from memmgr.pipeline import ResolvedOp, decide_ops, extract_facts, summarize
+from memmgr.sanitize import clean_text
+from memmgr.stores.history import HistoryStore, utcnow
+from memmgr.stores.qdrant import QdrantIndex
+from memmgr.types import ManagerCall, MemoryItem, Message, Rejection, Scope, human_date, iso, new_id
+
+log = logging.getLogger(__name__)
+TraceHook = Callable[[ManagerCall], None]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.md5(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
+
+
+def _to_message(m: Message | dict[str, Any], timestamp: datetime | None) -> Message:
+    msg = m if isinstance(m, Message) else Message.model_validate(m)
+    if msg.timestamp is None and timestamp is not None:
+        msg = msg.model_copy(update={"timestamp": timestamp})
+    return msg
+
+
+class Memory:
+    def __init__(self, config: MemoryConfig | None = None, *, manager: LLMBackend | None = None,
+                 embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = ()):
+        self.config = config or MemoryConfig()
+        self._manager = manager
+        self.embedder = embedder or make_embedder(self.config.embedder)
+        store = self.config.store
+        if store.path:
+            os.makedirs(store.path, exist_ok=True)
+        self.db = HistoryStore(os.path.join(store.path, "history.sqlite") if store.path else ":memory:")
+        self.index = QdrantIndex(self.embedder.dim, path=os.path.join(store.path, "qdrant") if store.path else None,
+                                 url=store.url, collection=store.collection)
+        self.trace_hooks: list[TraceHook] = list(trace_hooks)
+        self._lock = threading.RLock()
+        self.stats: dict[str, int] = {}
+        if store.path or store.url:
+            report = self.check_consistency(repair=True)
+            if report["missing_vectors"] or report["orphan_vectors"]:
+                log.warning("store was inconsistent at start-up and has been repaired: %s", report)
+
+    @classmethod
+    def from_config(cls, config: MemoryConfig | dict | str | Path | None = None, *, manager: LLMBackend | None = None,
+                    embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = ()) -> Memory:
+        return cls(MemoryConfig.load(config), manager=manager, embedder=embedder, trace_hooks=trace_hooks)
+
+    @property
+    def manager(self) -> LLMBackend:
+        if self._manager is None:  # load lazily: search/get/export need no LLM
+            self._manager = make_backend(self.config.manager)
+        return self._manager
+
+    @property
+    def prompt_style(self) -> str:
+        return self.config.pipeline.prompt_style or self.config.manager.prompt_style
+
+    # ------------------------------------------------------------------------------------------------- add
+    def add(self, messages: Sequence[Message | dict[str, Any]] | str, *, user_id: str | None = None,
+            agent_id: str | None = None, run_id: str | None = None, metadata: dict[str, Any] | None = None,
+            timestamp: datetime | None = None, trace_context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Feed the new message pair (m_{t-1}, m_t) through extraction and update; returns what was applied
+        (`results`) and what was rejected with reasons (`rejected`). Model-output problems never raise."""
+        scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        if scope.is_empty():
+            raise ValueError("one of user_id, agent_id or run_id is required")
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        new = [_to_message(m, timestamp) for m in messages]
+        ts = timestamp or next((m.timestamp for m in reversed(new) if m.timestamp), None)
+        today = human_date(ts)
+        style = self.prompt_style
+        cfg = self.config
+        key = scope.key()
+        state = self.db.get_state(key)
+        recent = [Message.model_validate(m) for m in state["recent"]][-cfg.pipeline.recent_messages_m:]
+        source_ids = [m.id for m in new if m.id]
+        ctx = {"scope": scope.model_dump(), "source_ids": source_ids, "today": today, **(trace_context or {})}
+        results: list[dict[str, Any]] = []
+        rejected: list[Rejection] = []
+        calls: list[ManagerCall] = []
+
+        facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new, today=today,
+                                    style=style, context=ctx)
+        self._emit(call, calls, rejected)
+        groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
+        for group in groups:
+            candidates = self._candidates(group, scope)
+            ops, call = decide_ops(self.manager, cfg, facts=group, candidates=candidates, today=today, style=style,
+                                   context=ctx)
+            applied = self._apply(ops, scope, call, source_ids=source_ids, session_date=iso(ts),
+                                  metadata=metadata or {})
+            results.extend(a for a in applied if a["event"] != "NOOP")
+            self._emit(call, calls, rejected)
+        self._advance_state(key, state, new, today, ctx, calls, rejected)
+        return {"results": results, "rejected": [r.model_dump() for r in rejected],
+                "calls": len(calls), "facts": facts}
+
+    def _emit(self, call: ManagerCall, calls: list[ManagerCall], rejected: list[Rejection]) -> None:
+        calls.append(call)
+        rejected.extend(call.rejected)
+        with self._lock:
+            for r in call.rejected:
+                self.stats[r.reason] = self.stats.get(r.reason, 0) + 1
+        for hook in self.trace_hooks:
+            try:
+                hook(call)
+            except Exception:  # a broken observer must not break memory writes
+                log.exception("trace hook %r failed", hook)
+
+    def _advance_state(self, key: str, state: dict[str, Any], new: list[Message], today: str, ctx: dict[str, Any],
+                       calls: list[ManagerCall], rejected: list[Rejection]) -> None:
+        p = self.config.pipeline
+        recent = (state["recent"] + [m.model_dump(mode="json") for m in new])[-max(p.recent_messages_m, 1):]
+        summary, since = state["summary"], state["pairs_since_summary"] + 1
+        if p.summary_every_k and since >= p.summary_every_k:
+            window = [Message.model_validate(m) for m in recent]
+            summary, call = summarize(self.manager, previous=summary, new=window, today=today, context=ctx)
+            self._emit(call, calls, rejected)
+            since = 0
+        self.db.set_state(key, summary, recent, state["pairs_seen"] + 1, since)
+
+    def _candidates(self, facts: Sequence[str], scope: Scope) -> list[MemoryItem]:
+        """The s most similar memories of the scope for each fact (union, best score kept, best first)."""
+        s = self.config.pipeline.top_s
+        best: dict[str, float] = {}
+        for vec in self.embedder.embed(list(facts)):
+            for mid, score in self.index.search(vec, scope.as_filters(), s):
+                best[mid] = max(score, best.get(mid, -1.0))
+        ranked = sorted(best, key=best.get, reverse=True)[: s * max(1, min(len(facts), 3))]
+        items = self.db.get_many(ranked)
+        return [items[i] for i in ranked if i in items]
+
+    # ----------------------------------------------------------------------------------------------- apply
+    def _apply(self, ops: Sequence[ResolvedOp], scope: Scope, call: ManagerCall, *, source_ids: list[str],
+               session_date: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Apply validated ops atomically: SQLite (truth + history) in one transaction, then the vector index."""
+        texts = [op.text for op in ops if op.event in ("ADD", "UPDATE")]
+        vectors = dict(zip(texts, self.embedder.embed(texts))) if texts else {}
+        key = scope.key()
+        applied: list[dict[str, Any]] = []
+        upserts: list[tuple[str, list[float], dict[str, Any]]] = []
+        deletes: list[str] = []
+        actor = f"{call.backend}/{call.prompt_style}"
+        with self._lock:
+            with self.db.transaction() as conn:
+                for op in ops:
+                    result = self._apply_one(conn, op, scope, key, call, vectors, source_ids, session_date, metadata,
+                                             actor, upserts, deletes)
+                    if result is not None:
+                        applied.append(result)
+            try:
+                self.index.upsert([u[0] for u in upserts], [u[1] for u in upserts], [u[2] for u in upserts])
+                self.index.delete(deletes)
+            except Exception:
+                # SQLite already holds the truth; check_consistency() rebuilds the index from it
+                log.exception("vector index write failed; run check_consistency() to repair")
+        call.applied = applied
+        return applied
+
+    def _apply_one(self, conn: Any, op: ResolvedOp, scope: Scope, key: str, call: ManagerCall,
+                   vectors: dict[str, list[float]], source_ids: list[str], session_date: str,
+                   metadata: dict[str, Any], actor: str, upserts: list, deletes: list) -> dict[str, Any] | None:
+        def reject(reason: str, detail: str = "") -> None:
+            call.rejected.append(Rejection(stage="update", reason=reason, detail=detail,
+                                           item={"event": op.event, "id": op.small_id, "text": op.text}))
+
+        payload = scope.as_filters()
+        if op.event == "ADD":
+            h = text_hash(op.text)
+            dup = self.db.find_by_hash(conn, key, h) or self._near_duplicate(vectors[op.text], scope)
+            if dup:
+                reject("duplicate_memory", f"same as {dup}")
+                return None
+            item = MemoryItem(id=new_id(), memory=op.text, hash=h, created_at=utcnow(), source_ids=source_ids,
+                              session_date=session_date or None, metadata=metadata, **payload)
+            self.db.insert_memory(conn, item, key)
+            self._history(conn, item.id, "ADD", None, op.text, call, actor, key, source_ids)
+            upserts.append((item.id, vectors[op.text], payload))
+            return {"id": item.id, "memory": op.text, "event": "ADD"}
+        if op.event == "NOOP":
+            return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
+        if not op.memory_id or not self.db.is_live(conn, op.memory_id):
+            reject("stale_id", "memory no longer exists")
+            return None
+        if op.event == "UPDATE":
+            if text_hash(op.text) == text_hash(op.old_text or ""):
+                return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
+            merged_sources = list(dict.fromkeys((self.db.get(op.memory_id) or MemoryItem(id="", memory="")).source_ids
+                                                + source_ids))
+            self.db.set_memory_text(conn, op.memory_id, op.text, text_hash(op.text), merged_sources)
+            self._history(conn, op.memory_id, "UPDATE", op.old_text, op.text, call, actor, key, source_ids)
+            upserts.append((op.memory_id, vectors[op.text], payload))
+            return {"id": op.memory_id, "memory": op.text, "event": "UPDATE", "previous_memory": op.old_text}
+        self.db.mark_deleted(conn, op.memory_id)
+        self._history(conn, op.memory_id, "DELETE", op.old_text, None, call, actor, key, source_ids)
+        deletes.append(op.memory_id)
+        return {"id": op.memory_id, "memory": op.old_text, "event": "DELETE"}
+
+    def _history(self, conn: Any, memory_id: str, event: str, old: str | None, new: str | None,
+                 call: ManagerCall | None, actor: str, key: str, source_ids: list[str] | None = None) -> None:
+        self.db.add_history(conn, memory_id=memory_id, event=event, old=old, new=new,
+                            call_id=call.call_id if call else None, actor=actor,
+                            prompt_version=call.prompt_version if call else prompts.PROMPT_VERSION, scope_key=key,
+                            source_ids=source_ids)
+
+    def _near_duplicate(self, vector: list[float], scope: Scope) -> str | None:
+        hits = self.index.search(vector, scope.as_filters(), 1)
+        if hits and hits[0][1] >= self.config.pipeline.dedup_threshold:
+            return hits[0][0]
+        return None
+
+    # --------------------------------------------------------------------------------------- read and edit
+    def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, limit: int = 10, threshold: float | None = None) -> dict[str, Any]:
+        scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        hits = self.index.search(self.embedder.embed([clean_text(query)])[0], scope.as_filters(), limit)
+        items = self.db.get_many([h[0] for h in hits])
+        out = []
+        for mid, score in hits:
+            if mid in items and (threshold is None or score >= threshold):
+                out.append(items[mid].model_copy(update={"score": score}).model_dump())
+        return {"results": out}
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        item = self.db.get(memory_id)
+        return item.model_dump() if item else None
+
+    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                limit: int | None = None) -> dict[str, Any]:
+        scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return {"results": [m.model_dump() for m in self.db.list(scope, limit)]}
+
+    def update(self, memory_id: str, data: str) -> dict[str, Any]:
+        """Direct edit by a user/tool (not the manager); recorded in history like any other op."""
+        from memmgr.sanitize import check_memory_text
+
+        text = check_memory_text(data, max_chars=self.config.guards.max_text_chars)
+        item = self.db.get(memory_id)
+        if item is None:
+            raise KeyError(f"no memory {memory_id}")
+        vec = self.embedder.embed([text])[0]
+        with self._lock:
+            with self.db.transaction() as conn:
+                self.db.set_memory_text(conn, memory_id, text, text_hash(text))
+                self._history(conn, memory_id, "UPDATE", item.memory, text, None, "api", item.scope.key())
+            self.index.upsert([memory_id], [vec], [item.scope.as_filters()])
+        return {"id": memory_id, "memory": text, "event": "UPDATE", "previous_memory": item.memory}
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        item = self.db.get(memory_id)
+        if item is None:
+            raise KeyError(f"no memory {memory_id}")
+        with self._lock:
+            with self.db.transaction() as conn:
+                self.db.mark_deleted(conn, memory_id)
+                self._history(conn, memory_id, "DELETE", item.memory, None, None, "api", item.scope.key())
+            self.index.delete([memory_id])
+        return {"id": memory_id, "memory": item.memory, "event": "DELETE"}
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None) -> int:
+        items = self.db.list(Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
+        for item in items:
+            self.delete(item.id)
+        return len(items)
+
+    def history(self, memory_id: str | None = None, *, call_id: str | None = None) -> list[dict[str, Any]]:
+        return self.db.history(memory_id=memory_id, call_id=call_id)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.db.reset()
+            self.index.reset()
+            self.stats.clear()
+
+    def close(self) -> None:
+        self.index.close()
+        self.db.close()
+
+    # ------------------------------------------------------------------------------------- undo and repair
+    def revert(self, *, call_id: str | None = None, memory_id: str | None = None) -> list[dict[str, Any]]:
+        """Undo what one manager call did (all its ops), or the last op applied to one memory."""
+        if not (call_id or memory_id):
+            raise ValueError("give call_id or memory_id")
+        rows = [r for r in self.db.history(memory_id=memory_id, call_id=call_id)
+                if not r["reverted"] and r["event"] in ("ADD", "UPDATE", "DELETE")]
+        if memory_id and not call_id:
+            rows = rows[-1:]
+        undone = []
+        with self._lock:
+            with self.db.transaction() as conn:
+                for r in reversed(rows):
+                    mid, ev = r["memory_id"], r["event"]
+                    if ev == "ADD":
+                        self.db.mark_deleted(conn, mid)
+                    elif ev == "UPDATE":
+                        self.db.set_memory_text(conn, mid, r["old_memory"], text_hash(r["old_memory"]))
+                    else:
+                        self.db.mark_deleted(conn, mid, deleted=False)
+                    self.db.mark_reverted(conn, r["seq"])
+                    self.db.add_history(conn, memory_id=mid, event="REVERT", old=r["new_memory"],
+                                        new=r["old_memory"], call_id=r["call_id"], actor="revert",
+                                        prompt_version=prompts.PROMPT_VERSION, scope_key=r["scope_key"])
+                    undone.append({"memory_id": mid, "undid": ev})
+            self.check_consistency(repair=True)
+        return undone
+
+    def check_consistency(self, repair: bool = True) -> dict[str, int]:
+        """Compare SQLite (truth) with the vector index; re-embed missing vectors, drop orphans."""
+        with self._lock:
+            live, indexed = self.db.live_ids(), self.index.ids()
+            missing, orphans = sorted(live - indexed), sorted(indexed - live)
+            if repair and missing:
+                items = self.db.get_many(missing)
+                vecs = self.embedder.embed([items[i].memory for i in missing])
+                self.index.upsert(missing, vecs, [items[i].scope.as_filters() for i in missing])
+            if repair and orphans:
+                self.index.delete(orphans)
+            # a text change that reached SQLite but not the index is caught by re-embedding on demand
+            return {"live": len(live), "missing_vectors": len(missing), "orphan_vectors": len(orphans)}
+
+    # ----------------------------------------------------------------------------------------- portability
+    def export(self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None) -> int:
+        """Write memories with provenance and their full history as JSONL; returns the number of memories."""
+        items = self.db.list(Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
+        with open(path, "w", encoding="utf-8") as f:
+            for item in items:
+                row = {"type": "memory", **item.model_dump(exclude={"score"}), "history": self.db.history(item.id)}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return len(items)
+
+    def import_(self, path: str | Path, *, overwrite: bool = False) -> dict[str, int]:
+        """Load an export; memories keep their ids, provenance and history. Existing ids are skipped unless
+        overwrite. Texts are re-checked and re-embedded with this instance's embedder."""
+        from memmgr.sanitize import Rejected, check_memory_text
+
+        counts = {"imported": 0, "skipped": 0, "rejected": 0}
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        for row in rows:
+            if row.get("type") != "memory":
+                continue
+            hist = row.pop("history", [])
+            row.pop("type")
+            try:
+                item = MemoryItem.model_validate(row)
+                item.memory = check_memory_text(item.memory, max_chars=self.config.guards.max_text_chars)
+            except (Rejected, ValueError) as e:
+                log.warning("import: rejected memory %s: %s", row.get("id"), e)
+                counts["rejected"] += 1
+                continue
+            existing = self.db.get(item.id, include_deleted=True)
+            if existing and not overwrite:
+                counts["skipped"] += 1
+                continue
+            vec = self.embedder.embed([item.memory])[0]
+            key = item.scope.key()
+            with self._lock:
+                with self.db.transaction() as conn:
+                    if existing:
+                        conn.execute("DELETE FROM memories WHERE id=?", (item.id,))
+                    self.db.insert_memory(conn, item.model_copy(update={"hash": text_hash(item.memory)}), key)
+                    for h in hist:
+                        conn.execute(
+                            "INSERT INTO history (memory_id, call_id, event, old_memory, new_memory, created_at, "
+                            "actor, prompt_version, scope_key, source_ids, reverted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            (item.id, h.get("call_id"), h.get("event", "ADD"), h.get("old_memory"),
+                             h.get("new_memory"), h.get("created_at", utcnow()), h.get("actor"),
+                             h.get("prompt_version"), key, json.dumps(h.get("source_ids", [])),
+                             int(h.get("reverted", 0))))
+                self.index.upsert([item.id], [vec], [item.scope.as_filters()])
+            counts["imported"] += 1
+        return counts

@@ -1,0 +1,187 @@
+"""The Mem0 pipeline stages as plain functions: extract -> retrieve -> decide -> (Memory applies).
+
+Each manager call goes through `call_manager`, which parses the untrusted output, retries once when it does not
+parse, and returns a `ManagerCall` record for the trace hook. Checks that need no store live here too: sanitising
+and grounding of facts and op texts, and the cap on destructive operations per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memmgr import prompts
+from memmgr.backends.base import BackendError, Generation, LLMBackend
+from memmgr.config import MemoryConfig
+from memmgr.parsing import parse_facts, parse_ops
+from memmgr.sanitize import Rejected, check_grounded, check_memory_text, clean_text
+from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
+
+log = logging.getLogger(__name__)
+
+EXTRACT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
+    "required": ["facts"],
+}
+UPDATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"memory": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "text": {"type": "string"},
+                       "event": {"type": "string", "enum": ["ADD", "UPDATE", "DELETE", "NOOP"]},
+                       "old_memory": {"type": "string"}},
+        "required": ["id", "text", "event"],
+    }}},
+    "required": ["memory"],
+}
+
+
+@dataclass
+class ResolvedOp:
+    """A validated op with the real memory id resolved from the small id shown in the prompt."""
+
+    event: str
+    text: str
+    memory_id: str | None = None
+    small_id: str | None = None
+    old_text: str | None = None
+
+
+def call_manager(
+    backend: LLMBackend, messages: list[dict[str, str]], *, stage: str, parse: Callable[[str], Any],
+    max_retries: int, style: str, context: dict[str, Any], schema: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+) -> tuple[Any, ManagerCall]:
+    """Generate + parse with one bounded retry on unparseable output. Transport failures raise BackendError."""
+    total = Generation(text="")
+    parsed: Any = None
+    attempts = 0
+    for attempt in range(max_retries + 1):
+        attempts = attempt + 1
+        t0 = time.perf_counter()
+        try:
+            gen = backend.generate(messages, json_schema=schema, max_tokens=max_tokens)
+        except BackendError:
+            raise
+        except Exception as e:  # a backend that breaks in an unexpected way is still a backend failure
+            raise BackendError(f"{getattr(backend, 'name', backend)} failed: {type(e).__name__}: {e}") from e
+        text = gen.text if isinstance(gen.text, str) else repr(gen.text)
+        total = Generation(text=text, prompt_tokens=total.prompt_tokens + (gen.prompt_tokens or 0),
+                           completion_tokens=total.completion_tokens + (gen.completion_tokens or 0),
+                           latency_s=total.latency_s + (gen.latency_s or time.perf_counter() - t0))
+        parsed = parse(text)
+        if parsed.valid:
+            break
+        log.info("%s output did not parse (attempt %d/%d): %s", stage, attempts, max_retries + 1,
+                 [r.reason for r in parsed.rejected])
+    call = ManagerCall(
+        stage=stage, backend=getattr(backend, "name", type(backend).__name__),
+        prompt_version=prompts.PROMPT_VERSION, prompt_style=style, messages=messages, raw_output=total.text,
+        parsed=_parsed_payload(parsed), valid=bool(parsed.valid), rejected=list(parsed.rejected),
+        latency_s=total.latency_s, prompt_tokens=total.prompt_tokens, completion_tokens=total.completion_tokens,
+        attempts=attempts, context=dict(context),
+    )
+    return parsed, call
+
+
+def _parsed_payload(parsed: Any) -> Any:
+    if hasattr(parsed, "facts"):
+        return {"facts": list(parsed.facts)}
+    if hasattr(parsed, "ops"):
+        return {"memory": [op.model_dump() for op in parsed.ops]}
+    return None
+
+
+def fact_sources(new: Sequence[Message], today: str) -> list[str]:
+    """What a fact may be grounded in: the new turns (with speakers) and the date they happened."""
+    return [f"{m.name or m.role}: {m.content}" for m in new] + ([today] if today else [])
+
+
+def extract_facts(
+    backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
+    today: str, style: str, context: dict[str, Any],
+) -> tuple[list[str], ManagerCall]:
+    messages = prompts.render_extraction(summary, recent, new, today, style)
+    guards = cfg.guards
+    parsed, call = call_manager(
+        backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
+        parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
+        schema=EXTRACT_SCHEMA,
+    )
+    sources = fact_sources(new, today)
+    facts: list[str] = []
+    for fact in parsed.facts:
+        try:
+            text = check_memory_text(fact, max_chars=guards.max_text_chars)
+            check_grounded(text, sources, min_support=guards.min_fact_support)
+        except Rejected as r:
+            call.rejected.append(Rejection(stage="extract", reason=r.reason, detail=r.detail, item=fact[:200]))
+            continue
+        if text.lower() not in {f.lower() for f in facts}:
+            facts.append(text)
+    call.context["facts"] = facts
+    call.applied = [{"fact": f} for f in facts]
+    return facts, call
+
+
+def decide_ops(
+    backend: LLMBackend, cfg: MemoryConfig, *, facts: Sequence[str], candidates: Sequence[MemoryItem], today: str,
+    style: str, context: dict[str, Any],
+) -> tuple[list[ResolvedOp], ManagerCall]:
+    """Show candidates under small integer ids, parse the decisions, and resolve/validate them."""
+    shown = [(str(i), c.memory) for i, c in enumerate(candidates)]
+    id_map = {str(i): c for i, c in enumerate(candidates)}
+    messages = prompts.render_update(facts, shown, today, style)
+    guards = cfg.guards
+    parsed, call = call_manager(
+        backend, messages, stage="update", max_retries=cfg.pipeline.max_retries, style=style,
+        context={**context, "facts": list(facts), "shown": shown, "shown_memory_ids": {k: v.id for k, v in
+                                                                                        id_map.items()}},
+        parse=lambda raw: parse_ops(raw, id_map.keys(), max_chars=guards.max_output_chars), schema=UPDATE_SCHEMA,
+    )
+    resolved: list[ResolvedOp] = []
+    destructive = 0
+    for op in parsed.ops:
+        target = id_map.get(op.id or "")
+        try:
+            text = ""
+            if op.event in ("ADD", "UPDATE"):
+                text = check_memory_text(op.text, max_chars=guards.max_text_chars)
+                sources = list(facts) + ([target.memory] if target and op.event == "UPDATE" else [])
+                check_grounded(text, sources, min_support=guards.min_op_support)
+            if op.event in ("UPDATE", "DELETE"):
+                if destructive >= guards.max_destructive_per_call:
+                    raise Rejected("destructive_cap", f"more than {guards.max_destructive_per_call} per call")
+                destructive += 1
+        except Rejected as r:
+            call.rejected.append(Rejection(stage="update", reason=r.reason, detail=r.detail, item=op.model_dump()))
+            continue
+        resolved.append(ResolvedOp(event=op.event, text=text, memory_id=target.id if target else None,
+                                   small_id=op.id, old_text=target.memory if target else None))
+    return resolved, call
+
+
+def summarize(backend: LLMBackend, *, previous: str, new: Sequence[Message], today: str,
+              context: dict[str, Any], max_chars: int = 2000) -> tuple[str, ManagerCall]:
+    """Refresh the running conversation summary S. A bad answer keeps the previous summary."""
+    messages = prompts.render_summary(previous, new, today)
+
+    @dataclass
+    class _Summary:
+        text: str
+        valid: bool
+        rejected: list[Rejection]
+
+    def parse(raw: str) -> _Summary:
+        text = clean_text(raw)[:max_chars] if isinstance(raw, str) else ""
+        ok = len(text) >= 3
+        return _Summary(text, ok, [] if ok else [Rejection(stage="summary", reason="empty_output")])
+
+    parsed, call = call_manager(backend, messages, stage="summary", parse=parse, max_retries=0, style="teacher",
+                                context=context, max_tokens=256)
+    call.parsed = {"summary": parsed.text}
+    return (parsed.text if parsed.valid else previous), call

@@ -1,0 +1,44 @@
+"""Test doubles: a deterministic scripted manager backend (never part of the library's defaults)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from memmgr.backends.base import Generation
+from memmgr.prompts import parse_extraction_input, parse_update_input, stage_of
+
+
+class ScriptedBackend:
+    """Replays fixed answers in order (cycling the last), or calls `fn(messages) -> str`."""
+
+    def __init__(self, responses: Sequence[str] | Callable[[list[dict[str, str]]], str], name: str = "scripted"):
+        self.responses = responses
+        self.name = name
+        self.calls: list[list[dict[str, str]]] = []
+
+    def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
+        self.calls.append(list(messages))
+        if callable(self.responses):
+            text = self.responses(list(messages))
+        else:
+            i = min(len(self.calls) - 1, len(self.responses) - 1)
+            text = self.responses[i]
+        return Generation(text=text, prompt_tokens=sum(len(m["content"].split()) for m in messages),
+                          completion_tokens=len(str(text).split()), latency_s=0.0)
+
+
+def echo_manager(messages: list[dict[str, str]]) -> str:
+    """A well-behaved toy manager: every new turn becomes a fact; every fact is ADDed unless already shown."""
+    if stage_of(messages) == "extract":
+        new = parse_extraction_input(messages)["new"]
+        return json.dumps({"facts": [f"{t['name']} said {t['text']}" for t in new if t["text"]]})
+    inp = parse_update_input(messages)
+    shown = {text: i for i, text in inp["memories"]}
+    ops = []
+    for fact in inp["facts"]:
+        if fact in shown:
+            ops.append({"id": shown[fact], "text": fact, "event": "NOOP"})
+        else:
+            ops.append({"id": "new", "text": fact, "event": "ADD"})
+    return json.dumps({"memory": ops})
