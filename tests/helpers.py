@@ -42,3 +42,31 @@ def echo_manager(messages: list[dict[str, str]]) -> str:
         else:
             ops.append({"id": "new", "text": fact, "event": "ADD"})
     return json.dumps({"memory": ops})
+
+
+class StageScript:
+    """Answers extraction calls from `extract` and update calls from `update` (lists consumed in order, or a
+    callable taking the parsed prompt inputs)."""
+
+    def __init__(self, extract, update):
+        self.extract, self.update = extract, update
+        self.n = {"extract": 0, "update": 0, "summary": 0}
+
+    def __call__(self, messages: list[dict[str, str]]) -> str:
+        try:
+            stage = stage_of(messages)
+        except ValueError:
+            self.n["summary"] += 1
+            return "A short summary."
+        source = self.extract if stage == "extract" else self.update
+        inputs = parse_extraction_input(messages) if stage == "extract" else parse_update_input(messages)
+        i = self.n[stage]
+        self.n[stage] += 1
+        if callable(source):
+            return source(inputs)
+        return source[min(i, len(source) - 1)]
+
+
+def pair(a: str, b: str = "Cool.", *, who: str = "Maya", other: str = "Bot", ids=("D1:1", "D1:2")) -> list[dict]:
+    return [{"role": "user", "content": a, "name": who, "id": ids[0]},
+            {"role": "assistant", "content": b, "name": other, "id": ids[1]}]
