@@ -150,6 +150,19 @@ class TransformersBackend:
         self.name = name or f"transformers:{base}" + (f"+{Path(adapter).name}" if adapter else "")
 
     @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, temperature: float = 0.0, max_tokens: int = 512,
+                   batch_size: int = 8, name: str = "transformers:in-memory") -> TransformersBackend:
+        """Wrap an already-loaded model (e.g. the one being trained) without copying it."""
+        self = cls.__new__(cls)
+        self.model, self.tokenizer = model, tokenizer
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model_path, self.adapter, self.device = "", None, str(next(model.parameters()).device)
+        self.temperature, self.max_tokens, self.batch_size, self.seed = temperature, max_tokens, batch_size, None
+        self.name = name
+        return self
+
+    @classmethod
     def from_config(cls, cfg: Any) -> TransformersBackend:
         """From a memmgr.config.BackendConfig: `model`, `temperature`, `max_tokens`, and in `extra`: gguf_file,
         adapter, device, dtype, batch_size, chat_template, seed."""
@@ -193,7 +206,9 @@ class TransformersBackend:
         temp = self.temperature if temperature is None else temperature
         texts = [self.tokenizer.apply_chat_template(list(m), tokenize=False, add_generation_prompt=True)
                  for m in chunk]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        # left padding: decoder-only generation continues from the last real token of every row
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                             add_special_tokens=False).to(self.device)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_tokens or self.max_tokens, "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self.tokenizer.eos_token_id,
@@ -205,11 +220,16 @@ class TransformersBackend:
         else:
             gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         t0 = time.perf_counter()
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
         try:
             with torch.inference_mode():
                 seqs = self.model.generate(**enc, **gen_kwargs)
         except (RuntimeError, ValueError) as e:  # engine failure (OOM, bad config): not bad model content
             raise BackendError(f"{self.name}: generate failed: {type(e).__name__}: {e}") from e
+        finally:
+            if was_training:
+                self.model.train()
         latency = (time.perf_counter() - t0) / len(chunk)
         prompt_len = enc["input_ids"].shape[1]
         gens = []

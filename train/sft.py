@@ -1,0 +1,201 @@
+"""LoRA (or full) SFT of a small memory manager on teacher traces, with TRL's SFTTrainer.
+
+Shaped like TRL's trl/scripts/sft.py: one flat YAML fills three dataclasses (SFTScriptArguments below, TRL's
+SFTConfig and ModelConfig); `--key value` overrides any of them; an unknown key is an error.
+
+# GPU (one or more; see configs/accelerate/ and the README)
+```bash
+accelerate launch --config_file configs/accelerate/single_gpu.yaml train/sft.py --config configs/sft/qwen2.5-0.5b_lora.yaml
+accelerate launch --config_file configs/accelerate/ddp.yaml train/sft.py --config configs/sft/qwen2.5-1.5b_lora.yaml
+```
+
+# CPU (float32, use_cpu; about 1-3 s a step for SmolLM2-135M with LoRA)
+```bash
+OMP_NUM_THREADS=2 python train/sft.py --config configs/sft/smollm2-135m_lora_cpu.yaml
+python train/sft.py --config configs/sft/tiny.yaml --model_name_or_path /tmp/tiny --dataset_path /tmp/traces
+```
+
+Loss is on the assistant answer only: the data is in TRL's conversational prompt/completion form, which gives
+completion-only loss without template markers. Extraction and update calls are mixed at `extract_fraction`.
+`prompt_style: student` re-renders every prompt with the compact student instruction (context distillation); the
+run logs mean prompt tokens per call under both prompts to `<output_dir>/prompt_tokens.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python train/sft.py` / `accelerate launch train/sft.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from train.args import ConfigError, split_config_arg  # noqa: E402
+
+log = logging.getLogger("train.sft")
+
+
+@dataclass
+class SFTScriptArguments:
+    dataset_path: str = field(default="data/traces/synthetic_oracle", metadata={"help": "DatasetDict folder/JSONL"})
+    train_split: str = "train"
+    eval_split: str | None = "validation"
+    extract_fraction: float | None = field(default=0.5, metadata={"help": "share of extraction calls; null = as is"})
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = 64
+    prompt_style: str = field(default="student", metadata={"help": "teacher | student (compact, no examples)"})
+    manager_eval_samples: int = field(default=0, metadata={"help": "rows generated at each eval for manager "
+                                                                    "metrics (0 = eval_loss only)"})
+    manager_eval_max_tokens: int = 128
+    prompt_token_samples: int = 200
+    wandb_project: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt_style not in ("teacher", "student"):
+            raise ConfigError(f"prompt_style must be teacher or student, not {self.prompt_style!r}")
+
+
+def _types() -> tuple[type, ...]:
+    from trl import ModelConfig, SFTConfig
+
+    return (SFTScriptArguments, SFTConfig, ModelConfig)
+
+
+def cpu_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """Without CUDA: use_cpu, fp32 (bf16 matmul is ~150x slower on this CPU), no activation checkpointing (3x)."""
+    import torch
+
+    if torch.cuda.is_available() and not values.get("use_cpu"):
+        return values
+    if values.get("bf16") or values.get("fp16"):
+        log.warning("no CUDA: training in float32 on CPU (bf16/fp16 off)")
+    values.update(use_cpu=True, bf16=False, fp16=False)
+    values.setdefault("gradient_checkpointing", False)
+    if values.get("load_in_4bit") or values.get("load_in_8bit"):
+        raise ConfigError("QLoRA (load_in_4bit/8bit) needs a CUDA GPU")
+    return values
+
+
+def parse_args(argv: Sequence[str] | None = None, config: str | None = None) -> tuple[Any, Any, Any]:
+    from train.args import build, check_keys, load_yaml, parse_overrides
+
+    if config is None:
+        config, argv = split_config_arg(list(sys.argv[1:] if argv is None else argv))
+    types = _types()
+    values = load_yaml(config)
+    check_keys(values, types, str(config))
+    overrides = parse_overrides(argv or [])
+    check_keys(overrides, types, "command line")
+    values.update(overrides)
+    return build(types, cpu_defaults(values))
+
+
+def prepare_datasets(script_args: SFTScriptArguments, seed: int) -> tuple[Any, Any, Any]:
+    """(train, eval, raw eval rows for manager metrics) in prompt/completion form under the chosen prompt style."""
+    from train.data import load_traces, mix_stages, to_prompt_completion, with_prompt_style
+
+    dd = load_traces(script_args.dataset_path)
+    if script_args.train_split not in dd:
+        raise ConfigError(f"{script_args.dataset_path} has no split {script_args.train_split!r} ({list(dd)})")
+    train = mix_stages(dd[script_args.train_split], script_args.extract_fraction, seed=seed,
+                       max_samples=script_args.max_train_samples)
+    train = with_prompt_style(train, script_args.prompt_style)
+    eval_ds, eval_rows = None, []
+    if script_args.eval_split and script_args.eval_split in dd:
+        ev = mix_stages(dd[script_args.eval_split], 0.5 if script_args.max_eval_samples else None, seed=seed,
+                        max_samples=script_args.max_eval_samples)
+        ev = with_prompt_style(ev, script_args.prompt_style)
+        eval_ds = to_prompt_completion(ev)
+        eval_rows = list(ev.select(range(min(script_args.manager_eval_samples, len(ev)))))
+    return to_prompt_completion(train), eval_ds, eval_rows
+
+
+def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
+    import torch
+    from trl import SFTTrainer
+
+    from train.data import load_traces, prompt_token_stats
+    from train.evaluate import make_manager_metrics_callback
+    from train.models import load_tokenizer, lora_config, model_init_kwargs, resolve_model_path
+
+    if "wandb" in (training_args.report_to or []):
+        # offline-safe: without an API key wandb would fail fast, so log locally unless a mode is set
+        os.environ.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+        if script_args.wandb_project:
+            os.environ.setdefault("WANDB_PROJECT", script_args.wandb_project)
+    if not model_args.model_name_or_path:
+        raise ConfigError("model_name_or_path is required (hub id, folder, .gguf file or 'smollm2')")
+    model_path = resolve_model_path(model_args.model_name_or_path)
+    need_markers = bool(training_args.assistant_only_loss)
+    tokenizer = load_tokenizer(model_path, need_generation_markers=need_markers,
+                               chat_template_path=training_args.chat_template_path)
+    training_args.chat_template_path = None  # applied above (and patched if needed)
+    training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}),
+                                       **model_init_kwargs(model_args, use_cpu=training_args.use_cpu)}
+
+    train_ds, eval_ds, eval_rows = prepare_datasets(script_args, training_args.seed)
+    if eval_ds is None and training_args.eval_strategy != "no":
+        log.warning("no eval split: turning evaluation off")
+        training_args.eval_strategy = "no"
+    out_dir = Path(training_args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # what the student prompt saves per call (measured with this model's tokenizer on the training rows)
+    raw_train = load_traces(script_args.dataset_path)[script_args.train_split]
+    tok_stats = prompt_token_stats(raw_train, tokenizer, n=script_args.prompt_token_samples)
+    (out_dir / "prompt_tokens.json").write_text(json.dumps(tok_stats, indent=2))
+    log.info("mean prompt tokens per call (teacher vs student): %s", tok_stats)
+
+    callbacks = []
+    if eval_rows:
+        callbacks.append(make_manager_metrics_callback(eval_rows, tokenizer, prompt_style=None,
+                                                       max_tokens=script_args.manager_eval_max_tokens))
+    trainer = SFTTrainer(model=model_path, args=training_args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=lora_config(model_args), callbacks=callbacks)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    wall = time.perf_counter() - t0
+    trainer.save_model(training_args.output_dir)
+    tokenizer.save_pretrained(training_args.output_dir)
+    n_tokens = getattr(trainer.state, "num_input_tokens_seen", 0) or _count_tokens(train_ds, tokenizer) * max(
+        1, int(training_args.num_train_epochs))
+    summary = {
+        "model": model_args.model_name_or_path, "model_path": model_path, "train_rows": len(train_ds),
+        "eval_rows": len(eval_ds) if eval_ds is not None else 0, "prompt_style": script_args.prompt_style,
+        "steps": trainer.state.global_step, "train_loss": result.training_loss, "wall_s": wall,
+        "tokens_per_s": n_tokens / wall if wall else None, "tokens_seen": n_tokens,
+        "peak_rss_gib": _peak_rss_gib(), "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30
+        if torch.cuda.is_available() else None,
+        "prompt_tokens": tok_stats, "log_history": trainer.state.log_history,
+        "script_args": asdict(script_args),
+    }
+    if trainer.is_world_process_zero():
+        (out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    log.info("done: %d steps, loss %.4f, %.1fs, %.0f tok/s", summary["steps"], result.training_loss, wall,
+             summary["tokens_per_s"] or 0)
+    summary["trainer"] = trainer
+    return summary
+
+
+def _count_tokens(ds: Any, tokenizer: Any) -> int:
+    from train.data import n_prompt_tokens
+
+    return sum(n_prompt_tokens(tokenizer, list(r["prompt"]) + list(r["completion"])) for r in ds)
+
+
+def _peak_rss_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main(*parse_args())
