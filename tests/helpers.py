@@ -17,6 +17,11 @@ class ScriptedBackend:
         self.name = name
         self.calls: list[list[dict[str, str]]] = []
 
+    @classmethod
+    def from_config(cls, cfg):
+        """`backend: tests.helpers:ScriptedBackend` in a MemoryConfig: model "echo" = echo_manager."""
+        return cls(echo_manager if cfg.model == "echo" else [cfg.extra.get("response", "{}")], name=cfg.model)
+
     def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
         self.calls.append(list(messages))
         if callable(self.responses):
