@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -53,7 +54,12 @@ class OpenAIBackend:
         def call() -> Generation:
             t0 = time.perf_counter()
             resp = self.client.chat.completions.create(**kwargs)
-            text = (resp.choices[0].message.content or "") if resp.choices else ""
+            msg = resp.choices[0].message if resp.choices else None
+            text = (msg.content or "") if msg else ""
+            if msg is not None and not text and getattr(msg, "tool_calls", None):
+                # a tool-calling server answered with calls: hand them to the parser as JSON
+                text = json.dumps([{"name": c.function.name, "arguments": c.function.arguments}
+                                   for c in msg.tool_calls])
             usage = resp.usage
             return Generation(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                               completion_tokens=getattr(usage, "completion_tokens", 0) or 0,

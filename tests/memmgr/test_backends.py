@@ -84,3 +84,16 @@ def test_backend_registry():
     assert resolve_backend_class("tests.helpers:ScriptedBackend").__name__ == "ScriptedBackend"
     with pytest.raises(ValueError):
         resolve_backend_class("nope")
+
+
+def test_answer_helper_formats_dates():
+    from memmgr.answer import answer, format_memories
+    from tests.helpers import ScriptedBackend
+
+    items = [{"memory": "Maya moved to Porto", "session_date": "2023-06-01T10:00:00"},
+             {"memory": "Maya lives in Lisbon", "session_date": "2023-05-08T13:56:00"}]
+    text = format_memories(items)
+    assert text.splitlines() == ["- [8 May 2023] Maya lives in Lisbon", "- [1 June 2023] Maya moved to Porto"]
+    be = ScriptedBackend(["Porto\nbecause..."])
+    assert answer(be, "Where does Maya live?", "Maya", items).text == "Porto"
+    assert "[1 June 2023] Maya moved to Porto" in be.calls[0][-1]["content"]
