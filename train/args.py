@@ -40,9 +40,24 @@ def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
                 i += 1
             else:
                 val = "true"
-        out[key.replace("-", "_")] = yaml.safe_load(val) if val != "" else ""
+        out[key.replace("-", "_")] = _scalar(val)
         i += 1
     return out
+
+
+def _scalar(val: str) -> Any:
+    """YAML-parse a CLI value, except that YAML 1.1's yes/no/on/off stay strings (`--eval_strategy no`)."""
+    if val == "":
+        return ""
+    parsed = yaml.safe_load(val)
+    if isinstance(parsed, bool) and val.strip().lower() not in ("true", "false"):
+        return val
+    if isinstance(parsed, str):  # PyYAML reads "1e-5" (no dot) as a string
+        try:
+            return float(parsed)
+        except ValueError:
+            return parsed
+    return parsed
 
 
 def load_yaml(path: str | Path | None) -> dict[str, Any]:

@@ -164,8 +164,8 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
     wall = time.perf_counter() - t0
     trainer.save_model(training_args.output_dir)
     tokenizer.save_pretrained(training_args.output_dir)
-    n_tokens = getattr(trainer.state, "num_input_tokens_seen", 0) or _count_tokens(train_ds, tokenizer) * max(
-        1, int(training_args.num_train_epochs))
+    # tokens actually trained on (prompt + completion, padding excluded), as TRL counts them in its logs
+    n_tokens = max([float(h.get("num_tokens", 0)) for h in trainer.state.log_history] + [0.0])
     summary = {
         "model": model_args.model_name_or_path, "model_path": model_path, "train_rows": len(train_ds),
         "eval_rows": len(eval_ds) if eval_ds is not None else 0, "prompt_style": script_args.prompt_style,
@@ -182,12 +182,6 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
              summary["tokens_per_s"] or 0)
     summary["trainer"] = trainer
     return summary
-
-
-def _count_tokens(ds: Any, tokenizer: Any) -> int:
-    from train.data import n_prompt_tokens
-
-    return sum(n_prompt_tokens(tokenizer, list(r["prompt"]) + list(r["completion"])) for r in ds)
 
 
 def _peak_rss_gib() -> float:

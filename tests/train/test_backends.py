@@ -118,3 +118,12 @@ def test_vllm_backend_generates_json(tiny_model_dir):
               "required": ["facts"]}
     gens = b.generate_batch([MSGS, MSGS], json_schema=schema)
     assert len(gens) == 2 and all(g.prompt_tokens > 0 for g in gens)
+
+
+def test_make_backend_builds_transformers_backend(tiny_model_dir):
+    from memmgr.backends import make_backend
+    from memmgr.backends.hf import TransformersBackend
+
+    b = make_backend({"backend": "transformers", "model": tiny_model_dir, "max_tokens": 4,
+                      "extra": {"device": "cpu", "dtype": "float32"}})
+    assert isinstance(b, TransformersBackend) and b.generate(MSGS).completion_tokens <= 4

@@ -69,3 +69,13 @@ def test_typo_in_yaml_fails(tmp_path):
     bad.write_text((REPO / "configs/sft/tiny.yaml").read_text() + "\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
         parse_args([], config=str(bad))
+
+
+def test_cli_overrides_are_typed():
+    from train.args import parse_overrides
+
+    got = parse_overrides(["--eval_strategy", "no", "--lora_r=16", "--bf16", "false", "--report_to", "[wandb]",
+                           "--use_peft", "--learning_rate", "1e-5", "--output_dir", "runs/x"])
+    assert got == {"eval_strategy": "no", "lora_r": 16, "bf16": False, "report_to": ["wandb"], "use_peft": True,
+                   "learning_rate": 1e-5,
+                   "output_dir": "runs/x"}
