@@ -1,0 +1,67 @@
+"""Manager metrics used for the before/after experiment: scored with memmgr.scoring, aggregated per stage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memmgr.prompts import extraction_output, update_output
+from train.evaluate import aggregate, evaluate_backend, score_row
+from train.experiment import table
+
+
+class Scripted:
+    """Answers every prompt with the row's gold label (or a fixed string)."""
+
+    name = "scripted"
+    batch_size = 4
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def generate(self, messages, **kw):
+        from memmgr.backends.base import Generation
+
+        return Generation(text=self.answers.pop(0), prompt_tokens=10, completion_tokens=5, latency_s=0.01)
+
+
+def _rows():
+    from tests.train.fixtures import fixture_rows
+
+    return fixture_rows(8, split="test")
+
+
+def test_perfect_answers_score_perfectly():
+    rows = _rows()
+    res = evaluate_backend(Scripted([r["label"] for r in rows]), rows, progress=False)
+    assert res["json_validity"] == 1.0 and res["fact_f1"] == 1.0 and res["op_accuracy"] == 1.0
+    assert res["op_macro_f1"] == 1.0 and res["hallucinated_id_rate"] == 0.0 and res["outcome_f1"] == 1.0
+    assert res["prompt_tokens_per_call"] == 10
+
+
+def test_invalid_and_hallucinated_answers():
+    rows = _rows()
+    bad_upd = json.dumps({"memory": [{"id": "9", "text": "x", "event": "UPDATE"}]})
+    answers = ["not json" if r["stage"] == "extract" else bad_upd for r in rows]
+    res = evaluate_backend(Scripted(answers), rows, progress=False)
+    assert res["json_validity_extract"] == 0.0 and res["json_validity_update"] == 1.0
+    assert res["hallucinated_id_rate"] == 1.0 and res["fact_f1"] == 0.0
+
+
+def test_score_row_partial_extraction():
+    row = {"stage": "extract", "label": extraction_output(["Sam has a cat", "Lee has a dog"])}
+    s = score_row(row, extraction_output(["Sam has a cat"]))
+    assert s["precision"] == 1.0 and s["recall"] == 0.5
+
+
+def test_aggregate_macro_f1_and_table():
+    shown = json.dumps([["0", "Sam has a cat"]])
+    row = {"stage": "update", "label": update_output([{"event": "DELETE", "id": "0", "text": "Sam has a cat"}]),
+           "shown_memories": shown, "gold_after": json.dumps([])}
+    right = score_row(row, row["label"])
+    wrong = score_row(row, update_output([{"event": "NOOP", "id": "0", "text": "Sam has a cat"}]))
+    agg = aggregate([right, wrong])
+    assert agg["op_accuracy"] == pytest.approx(0.5) and agg["outcome_f1"] == pytest.approx(0.5)
+    assert 0.0 < agg["op_macro_f1"] < 1.0
+    assert "| sft |" in table({"sft": agg})
