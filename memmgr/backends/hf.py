@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,10 +82,16 @@ def convert_gguf_to_hf(gguf_path: str | Path, out_dir: str | Path | None = None,
     if missing:  # tied lm_head: re-tie after loading
         model.tie_weights()
     model.generation_config = quantised.generation_config
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    done.write_text(str(gguf_path.resolve()))
+    # write to a private folder and rename, so concurrent conversions never see a half-written cache entry
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / done.name).write_text(str(gguf_path.resolve()))
+    if out.exists():
+        shutil.rmtree(out) if force or not done.exists() else shutil.rmtree(tmp)
+    if tmp.exists():
+        os.replace(tmp, out)
     log.info("converted %s -> %s in %.1fs", gguf_path, out, time.perf_counter() - t0)
     return str(out)
 
