@@ -1,0 +1,435 @@
+"""LOCOMO evaluation of the Mem0 pipeline (any manager) and the full-context and RAG baselines, in one harness.
+
+    python -m eval.locomo --config configs/eval/tiny.yaml --data PATH/locomo10.json --split test \
+        [--limit-sessions 3 --limit-questions 20 --limit-conversations 1] [--methods mem0,rag] [--seeds 0,1]
+
+Ingestion follows Mem0's own LOCOMO evaluation: each speaker is a user with their own memory scope, the other
+speaker's turns are the counterpart; message pairs are fed in order with the session date-time as timestamp;
+image captions are part of the turn text. Answering searches the top-k memories of each speaker and asks the
+answerer with memmgr's Mem0-style answer prompt (memories shown with their dates). Results land in
+`<output_dir>/<name>/` (see eval/report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from eval.aggregate import combine_seeds, summarize
+from eval.locomo_data import Sample, limit_sample, load_samples, select_split
+from memmgr import prompts
+from memmgr.answer import answer_messages
+from memmgr.config import BackendConfig, MemoryConfig
+from memmgr.qa_metrics import adversarial_correct, approx_tokens, bleu1, evidence_recall, parse_judge, token_f1
+from memmgr.types import ManagerCall, human_date
+
+log = logging.getLogger(__name__)
+Method = Literal["mem0", "full_context", "rag"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RagConfig(_Strict):
+    chunk_tokens: int = 256  # whole turns are packed into chunks of about this many tokens (Mem0 paper: 128-8192)
+    k: int = 2  # chunks retrieved per question (Mem0 paper: 1 or 2)
+
+
+class FullContextConfig(_Strict):
+    max_tokens: int | None = None  # keep only the most recent turns that fit (small local models); None = all
+
+
+class LimitConfig(_Strict):
+    conversations: int | None = None
+    sessions: int | None = None  # first N sessions; questions whose evidence lies beyond them are dropped
+    questions: int | None = None  # per conversation, after the category filter
+
+
+class EvalConfig(_Strict):
+    name: str = "locomo"
+    methods: list[Method] = Field(default_factory=lambda: ["mem0"])
+    memory: dict[str, Any] = Field(default_factory=dict)  # a MemoryConfig (manager, embedder, store, pipeline)
+    answerer: BackendConfig | None = None  # None = the memory manager's backend
+    judge: BackendConfig | None = None  # None = J is skipped (reported as null), never faked
+    top_k: int = 30  # memories retrieved per speaker (Mem0's LOCOMO eval uses 30)
+    rag: RagConfig = Field(default_factory=RagConfig)
+    full_context: FullContextConfig = Field(default_factory=FullContextConfig)
+    split_scheme: str = "memory_r1"
+    split: str = "test"
+    sample_ids: list[str] | None = None
+    categories: list[int] = Field(default_factory=lambda: [1, 2, 3, 4])  # add 5 to score adversarial questions
+    limit: LimitConfig = Field(default_factory=LimitConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    answer_max_tokens: int = 32
+    judge_max_tokens: int = 16
+    cache_dir: str | None = ".cache/memmgr-llm"  # None = no LLM cache
+    output_dir: str = "outputs/eval"
+    plots: bool = True
+
+    @classmethod
+    def load(cls, source: EvalConfig | dict | str | Path) -> EvalConfig:
+        if isinstance(source, EvalConfig):
+            return source
+        if isinstance(source, (str, Path)):
+            source = yaml.safe_load(Path(source).read_text()) or {}
+        return cls.model_validate(source)
+
+    def memory_config(self) -> MemoryConfig:
+        return MemoryConfig.load(self.memory)
+
+
+# ------------------------------------------------------------------------------------------------ backends
+class Backends:
+    """Builds each configured backend once (identical configs share one loaded model) and wraps it in the cache
+    with the seed as salt."""
+
+    def __init__(self, cfg: EvalConfig, overrides: dict[str, Any] | None = None):
+        self.cfg = cfg
+        self.overrides = overrides or {}
+        self._raw: dict[str, Any] = {}
+        self.cached: list[Any] = []
+
+    def _build(self, bc: BackendConfig) -> Any:
+        from memmgr.backends import make_backend
+
+        key = bc.model_dump_json()
+        if key not in self._raw:
+            self._raw[key] = make_backend(bc)
+        return self._raw[key]
+
+    def get(self, role: str, seed: int) -> Any | None:
+        mc = self.cfg.memory_config().manager
+        bc = {"manager": mc, "answerer": self.cfg.answerer or mc, "judge": self.cfg.judge}[role]
+        if role in self.overrides:
+            raw = self.overrides[role]
+        elif bc is None:
+            return None
+        else:
+            raw = self._build(bc)
+        if raw is None or not self.cfg.cache_dir:
+            return raw
+        from eval.cache import CachedBackend
+
+        wrapped = CachedBackend(raw, self.cfg.cache_dir, salt=f"seed={seed}")
+        self.cached.append(wrapped)
+        return wrapped
+
+    def names(self) -> dict[str, str | None]:
+        mc = self.cfg.memory_config().manager
+        out = {}
+        for role, bc in (("manager", mc), ("answerer", self.cfg.answerer or mc), ("judge", self.cfg.judge)):
+            if role in self.overrides:
+                out[role] = getattr(self.overrides[role], "name", None)
+            else:
+                out[role] = f"{bc.backend}:{bc.model}" if bc else None
+        return out
+
+    def cache_stats(self) -> dict[str, int]:
+        return {"hits": sum(c.hits for c in self.cached), "misses": sum(c.misses for c in self.cached)}
+
+
+# ------------------------------------------------------------------------------------------------- methods
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").strip().split("\n") if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _turn_line(msg: Any, date: str) -> str:
+    return f"[{date}] {prompts.format_turn(msg)}" if date else prompts.format_turn(msg)
+
+
+class Mem0Method:
+    """The memmgr pipeline: ingest the conversation once per speaker, then answer from top-k memories each."""
+
+    def __init__(self, cfg: EvalConfig, sample: Sample, manager: Any, embedder: Any):
+        from memmgr.memory import Memory
+
+        self.cfg, self.sample = cfg, sample
+        mcfg = cfg.memory_config()
+        if mcfg.store.path:  # one store per conversation so that runs never mix
+            mcfg.store.path = str(Path(mcfg.store.path) / sample.sample_id)
+        self.costs = {"manager_calls": 0, "manager_prompt_tokens": 0, "manager_completion_tokens": 0,
+                      "rejected_ops": 0, "memories": 0, "ingest_s": 0.0, "rejections": {}}
+        self.memory = Memory(mcfg, manager=manager, embedder=embedder, trace_hooks=[self._on_call])
+        self.memory.reset()
+
+    def _on_call(self, call: ManagerCall) -> None:
+        c = self.costs
+        c["manager_calls"] += 1
+        c["manager_prompt_tokens"] += call.prompt_tokens
+        c["manager_completion_tokens"] += call.completion_tokens
+        c["rejected_ops"] += len(call.rejected)
+        for r in call.rejected:
+            c["rejections"][r.reason] = c["rejections"].get(r.reason, 0) + 1
+
+    def scope(self, speaker: str) -> str:
+        return f"{self.sample.sample_id}:{speaker}"
+
+    def ingest(self, progress: bool = True) -> None:
+        from tqdm import tqdm
+
+        conv = self.sample.conversation
+        pairs = conv.message_pairs()
+        t0 = time.perf_counter()
+        for pair, dt in tqdm(pairs, desc=f"ingest {conv.conversation_id}", unit="pair", disable=not progress):
+            for speaker in conv.speakers:
+                # this speaker is the user; the other speaker is the counterpart (Mem0's two-perspective ingestion)
+                msgs = [m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in pair]
+                self.memory.add(msgs, user_id=self.scope(speaker), timestamp=dt,
+                                trace_context={"conversation_id": conv.conversation_id, "perspective": speaker})
+        self.costs["ingest_s"] = time.perf_counter() - t0
+        self.costs["memories"] = sum(len(self.memory.get_all(user_id=self.scope(s))["results"])
+                                     for s in conv.speakers)
+
+    def retrieve(self, question: str) -> tuple[list[dict[str, str]], list[dict[str, Any]], float]:
+        a, b = self.sample.conversation.speakers
+        t0 = time.perf_counter()
+        mem_a = self.memory.search(question, user_id=self.scope(a), limit=self.cfg.top_k)["results"]
+        mem_b = self.memory.search(question, user_id=self.scope(b), limit=self.cfg.top_k)["results"]
+        search_s = time.perf_counter() - t0
+        messages = answer_messages(question, a, mem_a, b, mem_b)
+        retrieved = [{"speaker": s, "text": m["memory"], "score": m.get("score"), "source_ids": m.get("source_ids", []),
+                      "date": m.get("session_date")} for s, ms in ((a, mem_a), (b, mem_b)) for m in ms]
+        return messages, retrieved, search_s
+
+
+class FullContextMethod:
+    """The whole (ingested part of the) conversation in the prompt; nothing retrieved, nothing stored."""
+
+    def __init__(self, cfg: EvalConfig, sample: Sample):
+        lines: list[str] = []
+        for sess in sample.conversation.sessions:
+            date = human_date(sess.date_time)
+            lines.extend(_turn_line(m, date) for m in sess.turns)
+        budget = cfg.full_context.max_tokens
+        if budget:  # keep the most recent turns that fit the budget
+            kept, used = [], 0
+            for line in reversed(lines):
+                used += approx_tokens(line) + 1
+                if used > budget:
+                    break
+                kept.append(line)
+            lines = kept[::-1]
+        self.context = "\n".join(lines)
+        self.costs: dict[str, Any] = {}
+
+    def ingest(self, progress: bool = True) -> None:
+        return None
+
+    def retrieve(self, question: str) -> tuple[list[dict[str, str]], list[dict[str, Any]], float | None]:
+        user = prompts.FULL_CONTEXT_ANSWER_USER_TEMPLATE.format(conversation=self.context, question=question)
+        return [{"role": "system", "content": prompts.ANSWER_SYSTEM}, {"role": "user", "content": user}], [], None
+
+
+class RagMethod:
+    """Raw-turn chunks (whole turns packed up to rag.chunk_tokens), embedded once, top rag.k by cosine."""
+
+    def __init__(self, cfg: EvalConfig, sample: Sample, embedder: Any):
+        self.cfg, self.embedder = cfg, embedder
+        self.chunks: list[dict[str, Any]] = []
+        cur: list[str] = []
+        ids: list[str] = []
+        used = 0
+        for sess in sample.conversation.sessions:
+            date = human_date(sess.date_time)
+            for m in sess.turns:
+                line = _turn_line(m, date)
+                n = approx_tokens(line)
+                if cur and used + n > cfg.rag.chunk_tokens:
+                    self.chunks.append({"text": "\n".join(cur), "source_ids": ids})
+                    cur, ids, used = [], [], 0
+                cur.append(line)
+                ids = [*ids, m.id] if m.id else ids
+                used += n
+        if cur:
+            self.chunks.append({"text": "\n".join(cur), "source_ids": ids})
+        self.costs: dict[str, Any] = {}
+        self.vectors: list[list[float]] = []
+
+    def ingest(self, progress: bool = True) -> None:
+        self.vectors = self.embedder.embed([c["text"] for c in self.chunks]) if self.chunks else []
+
+    def retrieve(self, question: str) -> tuple[list[dict[str, str]], list[dict[str, Any]], float]:
+        t0 = time.perf_counter()
+        q = self.embedder.embed([question])[0]
+        scored = sorted(((sum(a * b for a, b in zip(q, v)), i) for i, v in enumerate(self.vectors)), reverse=True)
+        top = [(s, self.chunks[i]) for s, i in scored[: self.cfg.rag.k]]
+        search_s = time.perf_counter() - t0
+        text = "\n\n".join(c["text"] for _, c in top) or "(none)"
+        user = prompts.RAG_ANSWER_USER_TEMPLATE.format(chunks=text, question=question)
+        retrieved = [{"text": c["text"], "score": s, "source_ids": c["source_ids"]} for s, c in top]
+        return [{"role": "system", "content": prompts.ANSWER_SYSTEM}, {"role": "user", "content": user}], \
+            retrieved, search_s
+
+
+# -------------------------------------------------------------------------------------------------- runner
+def score_record(qa: Any, prediction: str, retrieved: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    if qa.category == 5:  # unanswerable: correct iff the answer declines (official LoCoMo rule)
+        gold = qa.adversarial_answer or "Not mentioned in the conversation"
+        f1 = b1 = adversarial_correct(prediction)
+    else:
+        gold = qa.answer
+        f1, b1 = token_f1(prediction, gold), bleu1(prediction, gold)
+    rec = None
+    if method != "full_context":  # full context "retrieves" every turn: recall would be 1 by construction
+        rec = evidence_recall([i for r in retrieved for i in r.get("source_ids", [])], qa.evidence)
+    return {"gold": gold, "f1": f1, "bleu1": b1, "evidence_recall": rec}
+
+
+def run_method(cfg: EvalConfig, method: str, sample: Sample, *, seed: int, backends: Backends, embedder: Any,
+               progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Ingest one conversation with one method and answer its questions; returns (records, costs)."""
+    from tqdm import tqdm
+
+    answerer, judge = backends.get("answerer", seed), backends.get("judge", seed)
+    if method == "mem0":
+        runner: Any = Mem0Method(cfg, sample, backends.get("manager", seed), embedder)
+    elif method == "full_context":
+        runner = FullContextMethod(cfg, sample)
+    else:
+        runner = RagMethod(cfg, sample, embedder)
+    runner.ingest(progress)
+    records = []
+    for qa in tqdm(sample.qa, desc=f"{method} {sample.sample_id} answer", unit="q", disable=not progress):
+        messages, retrieved, search_s = runner.retrieve(qa.question)
+        gen = answerer.generate(messages, max_tokens=cfg.answer_max_tokens, temperature=None)
+        prediction = _first_line(gen.text)
+        rec = {"method": method, "seed": seed, "conversation_id": sample.sample_id, "question": qa.question,
+               "category": qa.category, "category_name": qa.category_name, "evidence": qa.evidence,
+               "prediction": prediction, "retrieved": retrieved, **score_record(qa, prediction, retrieved, method),
+               "search_latency_s": search_s, "answer_latency_s": gen.latency_s,
+               "total_latency_s": (search_s or 0.0) + gen.latency_s,
+               "context_tokens": gen.prompt_tokens or None,
+               "memory_tokens": sum(approx_tokens(r["text"]) for r in retrieved) if retrieved else
+               (approx_tokens(runner.context) if method == "full_context" else 0),
+               "judge": None}
+        if judge is not None:
+            jg = judge.generate(prompts.render_judge(qa.question, rec["gold"], prediction),
+                                max_tokens=cfg.judge_max_tokens, temperature=None)
+            verdict = parse_judge(jg.text)
+            # an unreadable verdict counts as WRONG (and is flagged), so J is never inflated by judge failures
+            rec["judge"], rec["judge_raw"], rec["judge_unparsed"] = bool(verdict), jg.text[:200], verdict is None
+        records.append(rec)
+    return records, dict(runner.costs)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    if "torch" in sys.modules:  # only seed torch when a backend already imported it
+        sys.modules["torch"].manual_seed(seed)
+
+
+def prepare_samples(cfg: EvalConfig, data: str | Path) -> list[Sample]:
+    samples = select_split(load_samples(data), cfg.split_scheme, cfg.split)
+    if cfg.sample_ids:
+        samples = [s for s in samples if s.sample_id in set(cfg.sample_ids)]
+    samples = samples[: cfg.limit.conversations] if cfg.limit.conversations else samples
+    if not samples:
+        raise ValueError(f"no conversations left in {data} for split {cfg.split_scheme}/{cfg.split} "
+                         f"(sample_ids={cfg.sample_ids})")
+    return [limit_sample(s, sessions=cfg.limit.sessions, questions=cfg.limit.questions,
+                         categories=set(cfg.categories)) for s in samples]
+
+
+def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backends: dict[str, Any] | None = None,
+               embedder: Any = None, write: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Run every method x seed x conversation; returns the results dict (and writes it with eval.report)."""
+    from memmgr.embed import make_embedder
+
+    cfg = EvalConfig.load(cfg)
+    samples = prepare_samples(cfg, data)
+    bk = Backends(cfg, backends)
+    embedder = embedder or make_embedder(cfg.memory_config().embedder)
+    results: dict[str, Any] = {}
+    samples_out: dict[str, list[dict[str, Any]]] = {}
+    t0 = time.perf_counter()
+    for method in cfg.methods:
+        task = f"locomo_{method}"
+        per_seed, all_records, all_costs = [], [], []
+        for seed in cfg.seeds:
+            _seed_everything(seed)
+            records, costs = [], []
+            for sample in samples:
+                recs, c = run_method(cfg, method, sample, seed=seed, backends=bk, embedder=embedder,
+                                     progress=progress)
+                records.extend(recs)
+                if c:
+                    costs.append({"conversation_id": sample.sample_id, "seed": seed, **c})
+            per_seed.append(summarize(records, costs))
+            all_records.extend(records)
+            all_costs.extend(costs)
+        results[task] = {**combine_seeds(per_seed), "per_seed": per_seed, "costs": all_costs}
+        samples_out[task] = all_records
+        log.info("%s: F1 %.3f BLEU-1 %.3f J %s (n=%d)", task, results[task]["f1"] or 0, results[task]["bleu1"] or 0,
+                 results[task]["j"], results[task]["n"])
+    meta = {"config": cfg.model_dump(mode="json"), "data": str(data), "backends": bk.names(),
+            "cache": bk.cache_stats(), "wall_s": time.perf_counter() - t0,
+            "conversations": [s.sample_id for s in samples], "n_questions": sum(len(s.qa) for s in samples),
+            "embedder": getattr(embedder, "name", type(embedder).__name__)}
+    if write:
+        from eval.report import write_report
+
+        meta["paths"] = write_report(results, samples_out, meta, Path(cfg.output_dir) / cfg.name, plots=cfg.plots)
+    return {"results": results, "samples": samples_out, **meta}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description="LOCOMO evaluation: mem0 pipeline, full-context and RAG baselines")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--data", required=True, help="locomo10.json (or any file in its format)")
+    ap.add_argument("--split", default=None, help="train | validation | dev | test | all (memory_r1 split)")
+    ap.add_argument("--sample-ids", default=None, help="comma-separated sample ids, e.g. conv-30")
+    ap.add_argument("--methods", default=None, help="comma-separated: mem0,full_context,rag")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds")
+    ap.add_argument("--limit-conversations", type=int, default=None)
+    ap.add_argument("--limit-sessions", type=int, default=None)
+    ap.add_argument("--limit-questions", "--limit", type=int, default=None, help="questions per conversation")
+    ap.add_argument("--output-dir", default=None)
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--no-plots", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = EvalConfig.load(args.config)
+    upd: dict[str, Any] = {}
+    if args.split:
+        upd["split"] = args.split
+    if args.sample_ids:
+        upd["sample_ids"] = [s.strip() for s in args.sample_ids.split(",") if s.strip()]
+    if args.methods:
+        upd["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.seeds:
+        upd["seeds"] = _ints(args.seeds)
+    for key in ("output_dir", "name"):
+        if getattr(args, key):
+            upd[key] = getattr(args, key)
+    if args.no_cache:
+        upd["cache_dir"] = None
+    if args.no_plots:
+        upd["plots"] = False
+    lim = cfg.limit.model_copy(update={k: v for k, v in (("conversations", args.limit_conversations),
+                                                         ("sessions", args.limit_sessions),
+                                                         ("questions", args.limit_questions)) if v is not None})
+    cfg = EvalConfig.model_validate({**cfg.model_dump(), **upd, "limit": lim.model_dump()})
+    out = run_locomo(cfg, args.data)
+    print(out["paths"]["markdown_text"])
+    print(f"\nresults: {out['paths']['results']}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
