@@ -1,0 +1,40 @@
+import json
+
+from eval.cache import CachedBackend
+from tests.helpers import ScriptedBackend
+
+MSGS = [{"role": "user", "content": "hello"}]
+
+
+def test_cache_hits_on_rerun_and_keys(tmp_path):
+    inner = ScriptedBackend(["one", "two", "three"])
+    cached = CachedBackend(inner, tmp_path)
+    assert cached.generate(MSGS, max_tokens=8).text == "one"
+    assert cached.generate(MSGS, max_tokens=8).text == "one"  # replayed, the model is not called again
+    assert len(inner.calls) == 1 and cached.stats() == {"hits": 1, "misses": 1}
+    # other params / other salt are other requests
+    assert cached.generate(MSGS, max_tokens=16).text == "two"
+    assert CachedBackend(inner, tmp_path, salt="seed=1").generate(MSGS, max_tokens=8).text == "three"
+    # a fresh wrapper on the same folder (a re-run) hits the disk
+    again = CachedBackend(ScriptedBackend(["never"]), tmp_path)
+    assert again.generate(MSGS, max_tokens=8).text == "one"
+    assert again.stats() == {"hits": 1, "misses": 0}
+
+
+def test_cache_batch_only_sends_misses(tmp_path):
+    inner = ScriptedBackend(lambda m: m[-1]["content"].upper())
+    cached = CachedBackend(inner, tmp_path)
+    cached.generate([{"role": "user", "content": "a"}])
+    out = cached.generate_batch([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]])
+    assert [g.text for g in out] == ["A", "B"]
+    assert len(inner.calls) == 2 and cached.stats() == {"hits": 1, "misses": 2}
+
+
+def test_corrupt_entry_is_a_miss(tmp_path):
+    inner = ScriptedBackend(["x", "y"])
+    cached = CachedBackend(inner, tmp_path)
+    cached.generate(MSGS)
+    [entry] = list(tmp_path.rglob("*.json"))
+    entry.write_text("{not json")
+    assert cached.generate(MSGS).text == "y"
+    assert json.loads(entry.read_text())["text"] == "y"
