@@ -35,13 +35,25 @@ def shown_of(row: dict[str, Any]) -> list[list[str]]:
     return [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
 
 
+def strict_json(raw: str, stage: str) -> float:
+    """1 if the answer is exactly one JSON object with the stage's key (no prose, no repair needed). The parser is
+    lenient (json-repair, prose around JSON): this is the stricter figure next to its `valid`."""
+    try:
+        obj = json.loads(raw.strip())
+    except ValueError:
+        return 0.0
+    key = "facts" if stage == "extract" else "memory"
+    return float(isinstance(obj, dict) and isinstance(obj.get(key), list))
+
+
 def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     """Scores of one completion against the row's label (stage-dependent)."""
+    strict = strict_json(raw, row["stage"])
     if row["stage"] == "extract":
-        return {"stage": "extract", **score_extraction(raw, gold_facts(row["label"]))}
+        return {"stage": "extract", "strict_valid": strict, **score_extraction(raw, gold_facts(row["label"]))}
     shown = shown_of(row)
     s = score_update(raw, gold_ops(row["label"]), [i for i, _ in shown])
-    out = {"stage": "update", **s}
+    out = {"stage": "update", "strict_valid": strict, **s}
     if row.get("gold_after"):
         out["outcome_f1"] = outcome_scores(raw, shown, json.loads(row["gold_after"]))["f1"]
     return out
@@ -61,6 +73,7 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": len(scores), "n_extract": len(ex), "n_update": len(up),
         "json_validity": mean([s["valid"] for s in scores]),
+        "strict_json_validity": mean([s.get("strict_valid", 0.0) for s in scores]),
         "json_validity_extract": mean([s["valid"] for s in ex]),
         "json_validity_update": mean([s["valid"] for s in up]),
         "fact_precision": mean([s["precision"] for s in ex]),
@@ -105,6 +118,8 @@ def evaluate_backend(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_sty
         "wall_s": wall, "completion_tokens_per_s": n_completion / wall if wall else None,
         "examples": [{"stage": r["stage"], "label": r["label"], "output": g.text[:500]}
                      for r, g in list(zip(rows, gens, strict=True))[:6]],
+        "outputs": [{"pair_id": r.get("pair_id"), "stage": r["stage"], "output": g.text} for r, g in
+                    zip(rows, gens, strict=True)],
     })
     return out
 

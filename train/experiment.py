@@ -23,7 +23,7 @@ from typing import Any
 
 log = logging.getLogger("train.experiment")
 
-METRICS = ("json_validity", "op_accuracy", "op_macro_f1", "id_accuracy", "fact_f1", "hallucinated_id_rate",
+METRICS = ("json_validity", "strict_json_validity", "op_accuracy", "op_macro_f1", "id_accuracy", "fact_f1", "hallucinated_id_rate",
            "outcome_f1", "prompt_tokens_per_call", "completion_tokens_per_s")
 
 

@@ -37,7 +37,8 @@ def test_perfect_answers_score_perfectly():
     res = evaluate_backend(Scripted([r["label"] for r in rows]), rows, progress=False)
     assert res["json_validity"] == 1.0 and res["fact_f1"] == 1.0 and res["op_accuracy"] == 1.0
     assert res["op_macro_f1"] == 1.0 and res["hallucinated_id_rate"] == 0.0 and res["outcome_f1"] == 1.0
-    assert res["prompt_tokens_per_call"] == 10
+    assert res["prompt_tokens_per_call"] == 10 and res["strict_json_validity"] == 1.0
+    assert len(res["outputs"]) == len(rows)
 
 
 def test_invalid_and_hallucinated_answers():
@@ -47,6 +48,7 @@ def test_invalid_and_hallucinated_answers():
     res = evaluate_backend(Scripted(answers), rows, progress=False)
     assert res["json_validity_extract"] == 0.0 and res["json_validity_update"] == 1.0
     assert res["hallucinated_id_rate"] == 1.0 and res["fact_f1"] == 0.0
+    assert res["strict_json_validity"] == 0.5
 
 
 def test_score_row_partial_extraction():
