@@ -1,0 +1,91 @@
+"""The oracle teacher: answers the pipeline's real extraction and update prompts from a synthetic world's gold.
+
+It implements the LLMBackend protocol, so `Memory` runs unchanged and its trace hook records correctly labelled
+examples. The pair being processed is identified by the `[id]` of the new messages in the extraction prompt; update
+prompts are answered for the facts they show, with the gold target's *shown* small id. One oracle serves one
+conversation at a time (it remembers the current pair between the extraction call and its update calls).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from data_gen.worlds import GoldOp, GoldPair, World
+from memmgr.backends.base import Generation
+from memmgr.prompts import extraction_output, parse_extraction_input, parse_update_input, stage_of, update_output
+
+log = logging.getLogger(__name__)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class OracleBackend:
+    name = "oracle"
+
+    def __init__(self, worlds: Sequence[World]):
+        self.pairs: dict[str, GoldPair] = {}
+        for w in worlds:
+            for p in w.pairs:
+                for m in p.messages:
+                    self.pairs[m.id or ""] = p
+        self.current: GoldPair | None = None
+        self.missing_targets = 0  # gold target not among the shown memories (a retrieval miss)
+        self.unknown_prompts = 0
+
+    @classmethod
+    def from_config(cls, cfg) -> OracleBackend:  # `backend: data_gen.oracle:OracleBackend` in a MemoryConfig
+        from data_gen.worlds import load_worlds
+
+        return cls(load_worlds(cfg.extra["worlds_path"]))
+
+    def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
+        stage = stage_of(messages)
+        text = self._extract(messages) if stage == "extract" else self._update(messages)
+        return Generation(text=text, prompt_tokens=sum(len(m["content"].split()) for m in messages),
+                          completion_tokens=len(text.split()))
+
+    def _extract(self, messages) -> str:
+        new = parse_extraction_input(messages)["new"]
+        pair = next((self.pairs[t["id"]] for t in new if t["id"] in self.pairs), None)
+        if pair is None:
+            self.unknown_prompts += 1
+            log.warning("oracle: no gold for messages %s", [t["id"] for t in new])
+            return extraction_output([])
+        self.current = pair
+        return extraction_output(pair.facts)
+
+    def _gold_op(self, fact: str) -> GoldOp | None:
+        if self.current is None:
+            return None
+        return next((op for op in self.current.ops if _norm(op.fact) == _norm(fact)), None)
+
+    def _update(self, messages) -> str:
+        inp = parse_update_input(messages)
+        shown = {_norm(text): i for i, text in inp["memories"]}
+        ops = []
+        for fact in inp["facts"]:
+            gold = self._gold_op(fact)
+            if gold is None:
+                self.unknown_prompts += 1
+                ops.append({"id": None, "text": fact, "event": "NOOP"})
+                continue
+            if gold.event == "ADD":
+                ops.append({"id": "new", "text": gold.text, "event": "ADD"})
+                continue
+            sid = shown.get(_norm(gold.target or ""))
+            if sid is None:
+                self.missing_targets += 1
+                log.warning("oracle: target %r of %s not shown", gold.target, gold.event)
+                if gold.event == "UPDATE":  # keep the information even though the old memory was not retrieved
+                    ops.append({"id": "new", "text": gold.text, "event": "ADD"})
+                else:
+                    ops.append({"id": None, "text": gold.fact, "event": "NOOP"})
+                continue
+            op = {"id": sid, "text": gold.text, "event": gold.event}
+            if gold.event == "UPDATE":
+                op["old_memory"] = gold.target
+            ops.append(op)
+        return update_output(ops)
