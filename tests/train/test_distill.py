@@ -1,0 +1,45 @@
+"""The main job's own logic (config merging, the worlds stage scorer, the report); the full run is `make demo-quick`."""
+
+import json
+
+from data_gen.oracle import OracleBackend
+from data_gen.worlds import generate_worlds
+from train.distill import DistillConfig, load_config, pipeline_on_worlds, write_report
+
+
+def test_main_config_and_quick_overrides():
+    full = load_config("configs/main/smollm2_cpu.yaml", False, [])
+    quick = load_config("configs/main/smollm2_cpu.yaml", True, ["sft.overrides.max_steps=3"])
+    assert isinstance(full, DistillConfig) and quick.output_dir != full.output_dir
+    assert quick.sft.overrides["max_steps"] == 3 and quick.eval_samples < full.eval_samples
+
+
+def test_pipeline_on_worlds_scores_an_oracle_perfectly(monkeypatch):
+    from memmgr import config as mcfg
+
+    # the stage uses MiniLM; the hash embedder keeps this test fast and gives the same oracle labels
+    orig = mcfg.MemoryConfig.load
+    monkeypatch.setattr(mcfg.MemoryConfig, "load", classmethod(
+        lambda cls, src: orig.__func__(cls, {**src, "embedder": {"provider": "hash"}})))
+    worlds = generate_worlds(2, seed=5, split="test", n_sessions=(3, 4))
+    res = pipeline_on_worlds(OracleBackend(worlds), worlds, "teacher", top_k=5)
+    assert res["state_f1"] == 1.0 and res["invalid_outputs"] == 0
+    assert res["qa_answer_in_top_k"] > 0.5 and res["manager_calls"] > res["pairs"]
+
+
+def test_report_renders_tables_and_plots(tmp_path):
+    summary = {"model": "m", "machine": "cpu", "wall_s": 60.0, "stage_wall_s": {"traces": 5.0}, "git": "abc",
+               "memmgr_version": "0", "prompt_version": "p",
+               "traces": {"splits": {"train": {"conversations": 2, "examples": 10, "ops": {"ADD": 3}}}},
+               "experiment": {"results": {"base_teacher_prompt": {"json_validity": 0.2, "op_accuracy": 0.0},
+                                          "sft": {"json_validity": 1.0, "op_accuracy": 0.8}},
+                              "sft_run": {"steps": 3, "train_loss": 1.5, "wall_s": 30, "tokens_per_s": 100,
+                                          "peak_rss_gib": 1.0}},
+               "sft_log_history": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}],
+               "worlds": {"base": {"state_f1": 0.0}, "sft": {"state_f1": 0.5}},
+               "locomo": {"skipped": "no data"}}
+    path = write_report(tmp_path, summary)
+    text = path.read_text()
+    assert "| sft | 1.000 | 0.800 |" in text and "skipped: no data" in text
+    assert (tmp_path / "manager_metrics.png").exists() and (tmp_path / "sft_loss.png").exists()
+    json.dumps(summary)
