@@ -78,19 +78,28 @@ def _as_text(item: Any) -> str | None:
     return None
 
 
-def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedFacts:
-    out = ParsedFacts()
-    obj, rej = load_json(raw, "extract", max_chars=max_chars)
+def _item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
+    """The list of items in an answer: under one of `keys`, a bare list, or (update) a single op object."""
+    obj, rej = load_json(raw, stage, max_chars=max_chars)
     if rej:
-        out.rejected.append(rej)
-        return out
+        return None, rej
     items: Any = None
     if isinstance(obj, dict):
-        items = next((obj[k] for k in _FACT_KEYS if k in obj), None)
+        items = next((obj[k] for k in keys if k in obj), None)
+        if items is None and stage == "update" and ("event" in obj or "name" in obj or "function" in obj):
+            items = [obj]
     elif isinstance(obj, list):
         items = obj
     if not isinstance(items, list):
-        out.rejected.append(Rejection(stage="extract", reason="schema", detail=f"no facts list in {str(obj)[:80]}"))
+        return None, Rejection(stage=stage, reason="schema", detail=f"no list under {keys[0]!r} in {str(obj)[:80]}")
+    return items, None
+
+
+def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedFacts:
+    out = ParsedFacts()
+    items, rej = _item_list(raw, "extract", _FACT_KEYS, max_chars)
+    if rej or items is None:
+        out.rejected.append(rej)
         return out
     out.valid = True
     seen: set[str] = set()
@@ -171,19 +180,9 @@ def parse_ops(
     """Validate update decisions against the ids that were actually shown in the prompt."""
     out = ParsedOps()
     shown = {str(i) for i in shown_ids}
-    obj, rej = load_json(raw, "update", max_chars=max_chars)
-    if rej:
+    items, rej = _item_list(raw, "update", _OPS_KEYS, max_chars)
+    if rej or items is None:
         out.rejected.append(rej)
-        return out
-    items: Any = None
-    if isinstance(obj, dict):
-        items = next((obj[k] for k in _OPS_KEYS if k in obj), None)
-        if items is None and ("event" in obj or "name" in obj or "function" in obj):
-            items = [obj]
-    elif isinstance(obj, list):
-        items = obj
-    if not isinstance(items, list):
-        out.rejected.append(Rejection(stage="update", reason="schema", detail=f"no memory list in {str(obj)[:80]}"))
         return out
     out.valid = True
     touched: set[str] = set()
