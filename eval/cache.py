@@ -31,13 +31,22 @@ def request_key(backend_name: str, model: str, messages: Sequence[dict[str, str]
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _model_id(backend: Any) -> str:
+    """What identifies the model behind a backend beyond its name: path/model id, adapter, and the defaults that
+    apply when a request leaves max_tokens/temperature unset (so changing them in a config invalidates entries)."""
+    model = next((v for v in (getattr(backend, k, None) for k in ("model_path", "model_name", "model"))
+                  if isinstance(v, str) and v), "")
+    defaults = {k: getattr(backend, k, None) for k in ("adapter", "max_tokens", "temperature")}
+    return json.dumps({"model": model, **defaults}, sort_keys=True, default=str)
+
+
 class CachedBackend:
     """Wraps any LLMBackend; `name` stays the inner backend's so results and traces name the real model."""
 
     def __init__(self, backend: Any, cache_dir: str | Path, *, salt: str = "", read: bool = True):
         self.backend = backend
         self.name = backend.name
-        self.model = str(getattr(backend, "model_name", None) or getattr(backend, "model", None) or "")
+        self.model = _model_id(backend)
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.salt = salt
