@@ -275,7 +275,8 @@ class RagMethod:
 # -------------------------------------------------------------------------------------------------- runner
 def score_record(qa: Any, prediction: str, retrieved: list[dict[str, Any]], method: str) -> dict[str, Any]:
     if qa.category == 5:  # unanswerable: correct iff the answer declines (official LoCoMo rule)
-        gold = qa.adversarial_answer or "Not mentioned in the conversation"
+        # adversarial_answer is the trap (what a model that confuses the speakers says), never the gold
+        gold = "Not mentioned in the conversation"
         f1 = b1 = adversarial_correct(prediction)
     else:
         gold = qa.answer

@@ -128,6 +128,8 @@ def test_adversarial_optional_and_seeds(tmp_path, data):
     r = out["results"]["locomo_full_context"]
     assert r["n_seeds"] == 2 and r["f1_sd"] == 0.0 and len(r["per_seed"]) == 2
     assert r["per_category"]["adversarial"]["f1"] == 1.0  # "Not mentioned" declines: correct for category 5
+    adv = [x for x in out["samples"]["locomo_full_context"] if x["category"] == 5]
+    assert {x["gold"] for x in adv} == {"Not mentioned in the conversation"}  # never the trap answer "Rex"
     assert len(out["samples"]["locomo_full_context"]) == 10  # 5 questions x 2 seeds
 
 
