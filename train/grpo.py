@@ -42,7 +42,7 @@ REWARD_COLUMNS = ("stage", "label", "shown_memories", "gold_after", "qa_answers"
 
 @dataclass
 class GRPOScriptArguments:
-    dataset_path: str = "data/traces/synthetic_oracle"
+    dataset_path: str = "data/synthetic_oracle/dataset"
     train_split: str = "train"
     sft_adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder from train/sft.py"})
     stages: list[str] = field(default_factory=lambda: ["extract", "update"])

@@ -97,7 +97,7 @@ def hallucinated_id_penalty(completions: Sequence[Any], stage: Sequence[str], sh
             out.append(None)
             continue
         s = score_update(completion_text(c), _label(lab).get("memory", []), [i for i, _ in _shown(sm)])
-        out.append(-min(1.0, float(s["hallucinated_ids"])))
+        out.append(-min(1.0, float(s["hallucinated_ids"])) or 0.0)  # never -0.0 in logs
     return out
 
 
@@ -107,7 +107,7 @@ def length_reward(completions: Sequence[Any], label: Sequence[str], slack: float
     out: list[float | None] = []
     for c, lab in zip(completions, label, strict=True):
         n, budget = len(completion_text(c)), max(len(lab), 16) * slack
-        out.append(-min(1.0, max(0.0, (n - budget) / budget)))
+        out.append(-min(1.0, max(0.0, (n - budget) / budget)) or 0.0)
     return out
 
 

@@ -43,7 +43,7 @@ log = logging.getLogger("train.sft")
 
 @dataclass
 class SFTScriptArguments:
-    dataset_path: str = field(default="data/traces/synthetic_oracle", metadata={"help": "DatasetDict folder/JSONL"})
+    dataset_path: str = field(default="data/synthetic_oracle/dataset", metadata={"help": "DatasetDict folder/JSONL"})
     train_split: str = "train"
     eval_split: str | None = "validation"
     extract_fraction: float | None = field(default=0.5, metadata={"help": "share of extraction calls; null = as is"})
