@@ -107,9 +107,12 @@ class Backends:
             self._raw[key] = make_backend(bc)
         return self._raw[key]
 
-    def get(self, role: str, seed: int) -> Any | None:
+    def _config(self, role: str) -> BackendConfig | None:
         mc = self.cfg.memory_config().manager
-        bc = {"manager": mc, "answerer": self.cfg.answerer or mc, "judge": self.cfg.judge}[role]
+        return {"manager": mc, "answerer": self.cfg.answerer or mc, "judge": self.cfg.judge}[role]
+
+    def get(self, role: str, seed: int) -> Any | None:
+        bc = self._config(role)
         if role in self.overrides:
             raw = self.overrides[role]
         elif bc is None:
@@ -125,9 +128,9 @@ class Backends:
         return wrapped
 
     def names(self) -> dict[str, str | None]:
-        mc = self.cfg.memory_config().manager
         out = {}
-        for role, bc in (("manager", mc), ("answerer", self.cfg.answerer or mc), ("judge", self.cfg.judge)):
+        for role in ("manager", "answerer", "judge"):
+            bc = self._config(role)
             if role in self.overrides:
                 out[role] = getattr(self.overrides[role], "name", None)
             else:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------- data kinds
 def _is_world(x: Any) -> bool:
-    return hasattr(x, "pairs") and hasattr(x, "final_state") or (isinstance(x, dict) and "final_state" in x)
+    return (hasattr(x, "pairs") and hasattr(x, "final_state")) or (isinstance(x, dict) and "final_state" in x)
 
 
 def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed: int = 0) -> tuple[str, list]:
