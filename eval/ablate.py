@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval.locomo import EvalConfig, run_locomo
+from eval.locomo import EvalConfig, run_locomo, set_dotted
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,6 @@ class AblationConfig(BaseModel):
         if isinstance(source, (str, Path)):
             source = yaml.safe_load(Path(source).read_text()) or {}
         return cls.model_validate(source)
-
-
-def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
-    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating mappings on the way."""
-    parts = key.split(".")
-    node = cfg
-    for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            node[p] = {}
-        node = node[p]
-    node[parts[-1]] = copy.deepcopy(value)
 
 
 def cells(grid: dict[str, list[Any] | dict[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

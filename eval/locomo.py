@@ -13,6 +13,7 @@ answerer with memmgr's Mem0-style answer prompt (memories shown with their dates
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import random
 import sys
@@ -387,6 +388,17 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
     return {"results": results, "samples": samples_out, **meta}
 
 
+def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
+    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating mappings on the way."""
+    parts = key.split(".")
+    node = cfg
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node = node[p]
+    node[parts[-1]] = copy.deepcopy(value)
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -406,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--name", default=None)
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="dotted config override, value parsed as YAML (e.g. --set rag.k=10); repeatable")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = EvalConfig.load(args.config)
@@ -428,7 +442,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     lim = cfg.limit.model_copy(update={k: v for k, v in (("conversations", args.limit_conversations),
                                                          ("sessions", args.limit_sessions),
                                                          ("questions", args.limit_questions)) if v is not None})
-    cfg = EvalConfig.model_validate({**cfg.model_dump(), **upd, "limit": lim.model_dump()})
+    merged = {**cfg.model_dump(), **upd, "limit": lim.model_dump()}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set expects KEY=VALUE, got {item!r}")
+        set_dotted(merged, key.strip(), yaml.safe_load(value))
+    cfg = EvalConfig.model_validate(merged)
     out = run_locomo(cfg, args.data)
     print(out["paths"]["markdown_text"])
     print(f"\nresults: {out['paths']['results']}")

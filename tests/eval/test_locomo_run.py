@@ -147,7 +147,9 @@ def test_limits_drop_questions_beyond_ingested_sessions(tmp_path, data):
 def test_cli_on_shared_dev_split(tmp_path, locomo_dev_path, capsys):
     out = main(["--config", "configs/eval/tiny.yaml", "--data", locomo_dev_path, "--split", "validation",
                 "--limit-sessions", "1", "--limit-questions", "3", "--methods", "rag,full_context",
-                "--output-dir", str(tmp_path), "--no-cache"])
+                "--output-dir", str(tmp_path), "--no-cache", "--set", "rag.k=3", "--set", "memory.pipeline.top_s=4"])
+    assert out["config"]["rag"]["k"] == 3 and out["config"]["memory"]["pipeline"]["top_s"] == 4
+    assert all(len(r["retrieved"]) == 3 for r in out["samples"]["locomo_rag"])
     assert out["conversations"] == ["conv-30"]
     assert out["results"]["locomo_rag"]["n"] == 3
     assert "| locomo_rag |" in capsys.readouterr().out
