@@ -5,26 +5,19 @@ All functions are pure and cheap (no model calls): facts are matched by normalis
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
-from memmgr.sanitize import words
+from memmgr.qa_metrics import token_f1
 from memmgr.types import EVENTS, Op
 
 FACT_MATCH_THRESHOLD = 0.6
 
 
 def text_f1(a: str, b: str) -> float:
-    ta, tb = words(a), words(b)
-    if not ta or not tb:
-        return float(ta == tb)
-    common = sum((Counter(ta) & Counter(tb)).values())
-    if common == 0:
-        return 0.0
-    p, r = common / len(ta), common / len(tb)
-    return 2 * p * r / (p + r)
+    """Token F1 of SQuAD/LoCoMo-normalised texts: the same function that scores LOCOMO answers."""
+    return token_f1(a, b)
 
 
 def fact_match(pred: str, gold: str, threshold: float = FACT_MATCH_THRESHOLD) -> bool:
