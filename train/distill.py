@@ -7,8 +7,8 @@
 Stages (each reuses the project's own entry points, nothing is re-implemented here):
 1. traces: `data_gen.generate` over synthetic gold worlds with the oracle teacher (or any teacher in the config);
 2. base eval, SFT, SFT eval (and optional GRPO): `train.experiment` (manager metrics from `memmgr.scoring`);
-3. pipeline on held-out worlds: the real `Memory` with the base vs the fine-tuned manager, final memory state
-   against gold and whether QA gold answers are retrievable;
+3. pipeline on held-out worlds: `eval.manager.evaluate_worlds`, the real `Memory` with the base vs the fine-tuned
+   manager, final memory state against gold and QA probes answered from memory;
 4. LOCOMO slice: `eval.locomo` with the mem0 method, base vs fine-tuned manager, same answerer;
 5. report: `<output_dir>/report.md`, `results.json` and PNG plots; the path is printed at the end.
 Swap `data_gen.teacher` for an API endpoint, `model` for a GPU model and `locomo.data` for the full locomo10.json
@@ -137,52 +137,23 @@ def _manager_backend(cfg: DistillConfig, adapter: str | None, max_tokens: int) -
     return TransformersBackend(cfg.model, adapter=adapter, max_tokens=max_tokens)
 
 
-def pipeline_on_worlds(backend: Any, worlds: list[Any], style: str, top_k: int) -> dict[str, Any]:
-    """Run the real pipeline over held-out gold worlds with this manager; score the final state and retrieval."""
-    from collections import Counter
-
-    from memmgr import Memory, MemoryConfig
-    from memmgr.qa_metrics import normalize_answer
-    from memmgr.scoring import state_scores
-
-    states, hits, n_qa, reasons, events = [], 0, 0, Counter(), Counter()
-    calls: list[Any] = []
-    for w in worlds:
-        mem = Memory(MemoryConfig.load({"embedder": {"provider": "sentence-transformers"},
-                                        "pipeline": {"prompt_style": style}}), manager=backend)
-        mem.trace_hooks.append(calls.append)
-        for p in w.pairs:
-            res = mem.add(p.messages, user_id=w.user_id, timestamp=p.messages[0].timestamp)
-            reasons.update(r["reason"] for r in res["rejected"])
-            events.update(r["event"] for r in res["results"])
-        stored = [m["memory"] for m in mem.get_all(user_id=w.user_id)["results"]]
-        states.append(state_scores(stored, w.final_state))
-        for q in w.qa:
-            found = " ".join(m["memory"] for m in mem.search(q["question"], user_id=w.user_id, limit=top_k)["results"])
-            hits += normalize_answer(q["answer"]) in normalize_answer(found)
-            n_qa += 1
-        mem.close()
-    mean = lambda k: sum(s[k] for s in states) / max(len(states), 1)  # noqa: E731
-    return {"worlds": len(worlds), "pairs": sum(len(w.pairs) for w in worlds), "state_precision": mean("precision"),
-            "state_recall": mean("recall"), "state_f1": mean("f1"), "qa_answer_in_top_k": hits / max(n_qa, 1),
-            "qa_probes": n_qa, "ops_applied": dict(events), "rejections": dict(reasons.most_common()),
-            "manager_calls": len(calls), "invalid_outputs": sum(1 for c in calls if not c.valid),
-            "prompt_tokens_per_call": sum(c.prompt_tokens for c in calls) / max(len(calls), 1),
-            "manager_latency_s_per_call": sum(c.latency_s for c in calls) / max(len(calls), 1)}
-
-
 def stage_worlds(cfg: DistillConfig, adapter: Path) -> dict[str, Any]:
+    """The real pipeline over held-out gold worlds with each manager (eval.manager.evaluate_worlds): final memory
+    state against gold, QA probes answered from retrieved memories by the same answerer (the base model)."""
     from data_gen.worlds import generate_worlds
+    from eval.manager import evaluate_worlds
 
     worlds = generate_worlds(cfg.worlds.n, seed=cfg.worlds.seed, split="test", n_sessions=cfg.worlds.n_sessions)
+    base = _manager_backend(cfg, None, cfg.worlds.max_tokens)
     out = {}
     for name, ad, style in (("base", None, "teacher"), ("sft", str(adapter), "student")):
         if ad and not Path(ad).exists():
             continue
-        backend = _manager_backend(cfg, ad, cfg.worlds.max_tokens)
+        backend = base if ad is None else _manager_backend(cfg, ad, cfg.worlds.max_tokens)
         log.info("pipeline on %d held-out worlds with the %s manager", len(worlds), name)
-        out[name] = pipeline_on_worlds(backend, worlds, style, cfg.worlds.qa_top_k)
-        del backend
+        res = evaluate_worlds(backend, worlds, answerer=base, top_k=cfg.worlds.qa_top_k,
+                              memory_config={"pipeline": {"prompt_style": style}})
+        out[name] = res["metrics"]
     return out
 
 
@@ -314,12 +285,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                                           f"{'CUDA' if _has_cuda() else 'no GPU'}",
                                "config": cfg.model_dump(mode="json"), "stage_wall_s": {}}
+    previous = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     t_all = time.perf_counter()
     stages = [("traces", lambda: stage_traces(cfg, out)), ("experiment", lambda: stage_experiment(cfg, out)),
               ("worlds", lambda: stage_worlds(cfg, out / "experiment" / "sft")),
               ("locomo", lambda: stage_locomo(cfg, out / "experiment" / "sft", out))]
     for name, fn in stages:
-        if name in args.skip:
+        if name in args.skip:  # keep what an earlier run of this stage measured
+            for key in (name, "sft_log_history"):
+                if key in previous and (key != "sft_log_history" or name == "experiment"):
+                    summary[key] = previous[key]
+            if name in previous.get("stage_wall_s", {}):
+                summary["stage_wall_s"][name] = previous["stage_wall_s"][name]
             continue
         t0 = time.perf_counter()
         log.info("=== stage %s ===", name)
@@ -330,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if rs.exists():
                 summary["sft_log_history"] = json.loads(rs.read_text()).get("log_history", [])
         (out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
-    summary["wall_s"] = time.perf_counter() - t_all
+    summary["wall_s"] = sum(summary["stage_wall_s"].values()) if args.skip else time.perf_counter() - t_all
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     report = write_report(out, summary)
     print(report.read_text())

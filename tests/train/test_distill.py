@@ -2,9 +2,7 @@
 
 import json
 
-from data_gen.oracle import OracleBackend
-from data_gen.worlds import generate_worlds
-from train.distill import DistillConfig, load_config, pipeline_on_worlds, write_report
+from train.distill import DistillConfig, load_config, write_report
 
 
 def test_main_config_and_quick_overrides():
@@ -12,19 +10,6 @@ def test_main_config_and_quick_overrides():
     quick = load_config("configs/main/smollm2_cpu.yaml", True, ["sft.overrides.max_steps=3"])
     assert isinstance(full, DistillConfig) and quick.output_dir != full.output_dir
     assert quick.sft.overrides["max_steps"] == 3 and quick.eval_samples < full.eval_samples
-
-
-def test_pipeline_on_worlds_scores_an_oracle_perfectly(monkeypatch):
-    from memmgr import config as mcfg
-
-    # the stage uses MiniLM; the hash embedder keeps this test fast and gives the same oracle labels
-    orig = mcfg.MemoryConfig.load
-    monkeypatch.setattr(mcfg.MemoryConfig, "load", classmethod(
-        lambda cls, src: orig.__func__(cls, {**src, "embedder": {"provider": "hash"}})))
-    worlds = generate_worlds(2, seed=5, split="test", n_sessions=(3, 4))
-    res = pipeline_on_worlds(OracleBackend(worlds), worlds, "teacher", top_k=5)
-    assert res["state_f1"] == 1.0 and res["invalid_outputs"] == 0
-    assert res["qa_answer_in_top_k"] > 0.5 and res["manager_calls"] > res["pairs"]
 
 
 def test_report_renders_tables_and_plots(tmp_path):
