@@ -14,19 +14,9 @@ from pathlib import Path
 
 EOS, PAD, BOS = "<|im_end|>", "<|pad|>", "<|im_start|>"
 
-# ChatML; the assistant content *and* its end-of-turn token sit inside the generation markers, so the model learns
-# to stop (TRL checks this for assistant_only_loss).
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+# ChatML with generation markers around the assistant content and its end token (TRL checks this for
+# assistant_only_loss): the same template train/models.py patches into ChatML models.
+from train.models import CHATML_TRAINING_TEMPLATE as CHAT_TEMPLATE  # noqa: E402
 
 
 def _corpus(n: int = 300, seed: int = 0) -> list[str]:

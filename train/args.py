@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +91,16 @@ def build(types: Sequence[type], values: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def parse_config(types: Sequence[type], config: str | Path | None, argv: Sequence[str] = ()) -> tuple[Any, ...]:
-    """Merge YAML `config` and CLI `argv` overrides and build one instance per dataclass type."""
+def parse_config(types: Sequence[type], config: str | Path | None, argv: Sequence[str] = (),
+                 prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    """Merge YAML `config` and CLI `argv` overrides (unknown keys fail), let `prepare` adjust the merged values
+    (e.g. CPU defaults), and build one instance per dataclass type."""
     values = load_yaml(config)
     check_keys(values, types, str(config))
     overrides = parse_overrides(argv)
     check_keys(overrides, types, "command line")
     values.update(overrides)
-    return build(types, values)
+    return build(types, prepare(values) if prepare else values)
 
 
 def split_config_arg(argv: Sequence[str]) -> tuple[str | None, list[str]]:

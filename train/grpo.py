@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.args import ConfigError, build, check_keys, load_yaml, parse_overrides, split_config_arg  # noqa: E402
+from train.args import ConfigError, parse_config, split_config_arg  # noqa: E402
 
 log = logging.getLogger("train.grpo")
 
@@ -75,13 +75,7 @@ def parse_args(argv: Sequence[str] | None = None, config: str | None = None) -> 
 
     if config is None:
         config, argv = split_config_arg(list(sys.argv[1:] if argv is None else argv))
-    types = _types()
-    values = load_yaml(config)
-    check_keys(values, types, str(config))
-    overrides = parse_overrides(argv or [])
-    check_keys(overrides, types, "command line")
-    values.update(overrides)
-    script_args, grpo_args, model_args = build(types, cpu_defaults(values))
+    script_args, grpo_args, model_args = parse_config(_types(), config, argv or [], prepare=cpu_defaults)
     if grpo_args.reward_weights is not None and len(grpo_args.reward_weights) != len(script_args.reward_funcs):
         raise ConfigError(f"reward_weights has {len(grpo_args.reward_weights)} entries for "
                           f"{len(script_args.reward_funcs)} reward_funcs")

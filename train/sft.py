@@ -83,17 +83,11 @@ def cpu_defaults(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None, config: str | None = None) -> tuple[Any, Any, Any]:
-    from train.args import build, check_keys, load_yaml, parse_overrides
+    from train.args import parse_config
 
     if config is None:
         config, argv = split_config_arg(list(sys.argv[1:] if argv is None else argv))
-    types = _types()
-    values = load_yaml(config)
-    check_keys(values, types, str(config))
-    overrides = parse_overrides(argv or [])
-    check_keys(overrides, types, "command line")
-    values.update(overrides)
-    return build(types, cpu_defaults(values))
+    return parse_config(_types(), config, argv or [], prepare=cpu_defaults)
 
 
 def prepare_datasets(script_args: SFTScriptArguments, seed: int) -> tuple[Any, Any, Any]:
