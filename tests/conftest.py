@@ -13,6 +13,15 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 LOCOMO_DEV = os.path.normpath(os.path.join(SHARED, "data", "locomo", "locomo_dev.json"))
 
 
+try:  # seeded property-based tests: the same cases on every run (CI and local)
+    from hypothesis import settings
+
+    settings.register_profile("memmgr", derandomize=True, print_blob=True)
+    settings.load_profile("memmgr")
+except ImportError:  # hypothesis is a dev extra
+    pass
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     random.seed(0)
