@@ -174,6 +174,7 @@ def call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfi
             "teacher": teacher, "teacher_raw": call.raw_output[:4000], "prompt_version": PROMPT_VERSION,
             "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
             "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+            "teacher_rejected": len(call.rejected),
         })
     return out
 
@@ -273,6 +274,10 @@ def quality_gates(examples: list[dict], cfg: GenerateConfig) -> tuple[list[dict]
         if ex["stage"] == "update" and not json.loads(ex["label"])["memory"]:
             dropped["empty_update_label"] += 1
             continue
+        if ex["stage"] == "extract" and ex.get("teacher_rejected") and not json.loads(ex["label"])["facts"]:
+            # the teacher said something and all of it was rejected: "no facts" would be a wrong label
+            dropped["teacher_output_rejected"] += 1
+            continue
         kept.append(ex)
     if cfg.max_noop_fraction is not None:
         kept, n = _rebalance(kept, cfg.max_noop_fraction, cfg.seed)
@@ -344,7 +349,7 @@ def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
                      f"{ops.get('ADD', 0)} | {ops.get('UPDATE', 0)} | {ops.get('DELETE', 0)} | {ops.get('NOOP', 0)} |")
     lines += ["", "Columns: messages, prompt, completion, stage, label, shown_memories, source_texts, gold_after, "
               "conversation_id, pair_id, teacher, teacher_raw, prompt_version, prompt_style, source, split, "
-              "prompt_tokens, completion_tokens.", ""]
+              "prompt_tokens, completion_tokens, teacher_rejected.", ""]
     return "\n".join(lines)
 
 

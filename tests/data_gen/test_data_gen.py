@@ -95,11 +95,11 @@ def test_resume_after_crash_no_duplicates_nothing_lost(tmp_path, monkeypatch):
     def crashing(unit, c, shared):
         calls["n"] += 1
         if calls["n"] == 4:
-            raise KeyboardInterrupt("killed")
+            raise RuntimeError("simulated crash")
         return real(unit, c, shared)
 
     monkeypatch.setattr(gen, "run_unit", crashing)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RuntimeError, match="simulated crash"):
         gen.generate(cfg)
     done = json.loads((tmp_path / "out" / "manifest.json").read_text())["units"]
     assert 0 < len(done) < 8
@@ -144,3 +144,12 @@ def test_locomo_source_with_scripted_teacher(tmp_path, locomo_dev_path):
     # 2 pairs x 2 speaker scopes = 4 extraction calls; both scopes see the same prompt, so dedup keeps 2
     assert stats["splits"]["train"]["conversations"] == 1 and stats["splits"]["train"]["extract"] == 2
     assert stats["manager_calls"] >= 4 and stats["dropped"]["duplicate"] >= 2
+
+
+def test_extraction_examples_whose_teacher_output_was_all_rejected_are_dropped(tmp_path):
+    cfg = _cfg(tmp_path, prompt_styles=["teacher"], max_noop_fraction=None)
+    ok = {"prompt": [{"role": "user", "content": "a"}], "label": '{"facts": []}', "stage": "extract",
+          "split": "train", "teacher_rejected": 0}
+    bad = {**ok, "prompt": [{"role": "user", "content": "b"}], "teacher_rejected": 2}
+    kept, dropped = gen.quality_gates([ok, bad], cfg)
+    assert kept == [ok] and dropped["teacher_output_rejected"] == 1
