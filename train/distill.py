@@ -1,7 +1,7 @@
 """The main job, end to end: teacher traces -> LoRA SFT of a small manager -> base vs fine-tuned evaluation -> report.
 
-    python -m train.distill --config configs/main/smollm2_cpu.yaml            # CPU, ~30 min (`make demo`)
-    python -m train.distill --config configs/main/smollm2_cpu.yaml --quick    # same path, small sizes (~5 min)
+    python -m train.distill --config configs/main/smollm2_cpu.yaml            # 2-core CPU, ~38 min (`make demo`)
+    python -m train.distill --config configs/main/smollm2_cpu.yaml --quick    # same path, small sizes (~7 min)
     python -m train.distill --config configs/main/smollm2_cpu.yaml --set sft.max_steps=300 --set grpo.enabled=true
 
 Stages (each reuses the project's own entry points, nothing is re-implemented here):
