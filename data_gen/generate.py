@@ -74,7 +74,7 @@ def _units(cfg: GenerateConfig) -> list[dict[str, Any]]:
     """Each unit is one conversation: {'id', 'split', 'kind', payload}."""
     src = cfg.source
     if src.kind == "synthetic":
-        from data_gen.worlds import generate_worlds
+        from data_gen.synthetic import generate_worlds
 
         return [{"id": w.world_id, "split": split, "world": w}
                 for split, n in src.worlds.items() for w in generate_worlds(n, cfg.seed, split, src.n_sessions)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from data_gen.worlds import GoldOp, GoldPair, World
+from data_gen.synthetic import GoldOp, GoldPair, World
 from memmgr.backends.base import Generation
 from memmgr.prompts import extraction_output, parse_extraction_input, parse_update_input, stage_of, update_output
 
@@ -37,7 +37,7 @@ class OracleBackend:
 
     @classmethod
     def from_config(cls, cfg) -> OracleBackend:  # `backend: data_gen.oracle:OracleBackend` in a MemoryConfig
-        from data_gen.worlds import load_worlds
+        from data_gen.synthetic import load_worlds
 
         return cls(load_worlds(cfg.extra["worlds_path"]))
 

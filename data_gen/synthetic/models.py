@@ -1,0 +1,78 @@
+"""The gold-labelled world: JSON-serialisable pydantic models, gold replay, JSONL save/load."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from memmgr.types import Message
+
+
+class GoldOp(BaseModel):
+    event: Literal["ADD", "UPDATE", "DELETE", "NOOP"]
+    fact: str  # the extracted fact that triggers this op
+    target: str | None = None  # text of the existing memory it touches (UPDATE/DELETE/NOOP)
+    text: str = ""  # memory text after ADD/UPDATE; the target's text for NOOP/DELETE (mem0's convention)
+
+
+class GoldPair(BaseModel):
+    pair_id: str
+    session: int
+    messages: list[Message]  # (m_{t-1}, m_t), ids unique across worlds, timestamps = session date-time
+    facts: list[str] = Field(default_factory=list)
+    ops: list[GoldOp] = Field(default_factory=list)
+
+
+class SessionInfo(BaseModel):
+    index: int
+    date_time: datetime
+    pair_ids: list[str] = Field(default_factory=list)
+
+
+class World(BaseModel):
+    world_id: str
+    split: str
+    speakers: list[str]  # [main persona, friend]
+    user_id: str
+    sessions: list[SessionInfo]
+    pairs: list[GoldPair]
+    final_state: list[str]  # gold memory texts at the end, in insertion order
+    qa: list[dict[str, str]]  # {question, answer, category}
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def replay(world: World) -> list[str]:
+    """Apply the gold ops in order to an empty store: must equal `world.final_state`. Raises on an op whose
+    target is not stored or an ADD of a text already stored (gold that would be ambiguous for the manager)."""
+    state: list[str] = []
+    for pair in world.pairs:
+        for op in pair.ops:
+            if op.event == "ADD":
+                if op.text in state:
+                    raise ValueError(f"{pair.pair_id}: ADD of a memory already stored: {op.text!r}")
+                state.append(op.text)
+                continue
+            if op.target not in state:
+                raise ValueError(f"{pair.pair_id}: {op.event} of a memory that is not stored: {op.target!r}")
+            if op.event == "UPDATE":
+                state[state.index(op.target)] = op.text
+            elif op.event == "DELETE":
+                state.remove(op.target)
+    return state
+
+
+def save_worlds(worlds: list[World], path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for w in worlds:
+            f.write(json.dumps(w.to_dict(), ensure_ascii=False) + "\n")
+
+
+def load_worlds(path: str | Path) -> list[World]:
+    with open(path, encoding="utf-8") as f:
+        return [World.model_validate_json(line) for line in f if line.strip()]
