@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -67,6 +68,18 @@ class GenerateConfig(_Strict):
     self_consistency_temperature: float = 0.7
     max_noop_fraction: float | None = 0.4  # rebalance update examples (NOOP dominates real data); None = keep
     cost_per_million_tokens: dict[str, float] = Field(default_factory=lambda: {"prompt": 0.0, "completion": 0.0})
+    overwrite: bool = False  # start afresh when output_dir holds shards of a run with a different config
+
+    def fingerprint(self) -> str:
+        """What the shards depend on: resuming is only allowed into a run with the same fingerprint. Gates and
+        rebalancing run over all shards at the end, so changing them (or concurrency, cost) keeps the shards."""
+        from data_gen.synthetic import GENERATOR_VERSION
+
+        keep = self.model_dump(mode="json", include={"source", "teacher", "embedder", "pipeline", "guards",
+                                                     "prompt_styles", "seed", "self_consistency",
+                                                     "self_consistency_temperature"})
+        keep.update(prompt_version=PROMPT_VERSION, generator_version=GENERATOR_VERSION)
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------------------- units
@@ -190,8 +203,10 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
         feed = [(p.messages, w.user_id, p.pair_id) for p in w.pairs]
     else:
         conv = unit["conversation"]
-        feed = [(msgs, f"{conv.conversation_id}:{spk}", f"{conv.conversation_id}:{i}")
-                for i, (msgs, _ts) in enumerate(conv.message_pairs(cfg.source.max_sessions)) for spk in conv.speakers]
+        # one memory scope per conversation: a second scope per speaker (Mem0's LOCOMO eval) would see the very
+        # same prompts, paying the teacher twice for duplicate examples
+        feed = [(msgs, conv.conversation_id, f"{conv.conversation_id}:{i}")
+                for i, (msgs, _ts) in enumerate(conv.message_pairs(cfg.source.max_sessions))]
     if cfg.source.max_pairs:
         feed = feed[: cfg.source.max_pairs]
     for msgs, user_id, pair_id in feed:
@@ -203,7 +218,10 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
     usage = {"calls": len(calls), "prompt_tokens": sum(c.prompt_tokens for c in calls),
              "completion_tokens": sum(c.completion_tokens for c in calls),
              "invalid": sum(1 for c in calls if not c.valid),
-             "rejections": dict(Counter(r.reason for c in calls for r in c.rejected))}
+             "rejections": dict(Counter(r.reason for c in calls for r in c.rejected)),
+             # oracle fallbacks: gold target not among the shown memories / a prompt the gold does not cover
+             "oracle_missing_targets": getattr(teacher, "missing_targets", 0),
+             "oracle_unknown_prompts": getattr(teacher, "unknown_prompts", 0)}
     return examples, usage
 
 
@@ -211,12 +229,22 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
 class ShardWriter:
     """Append-only shards + a manifest of finished units: crash-safe resume without duplicates."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, fingerprint: str = "", overwrite: bool = False):
         self.dir = out / "shards"
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = out / "manifest.json"
+        if self.manifest_path.exists():
+            manifest = json.loads(self.manifest_path.read_text())
+            if manifest.get("fingerprint") != fingerprint:
+                if not overwrite:
+                    raise ValueError(f"{out} holds shards of a run with another config (fingerprint "
+                                     f"{manifest.get('fingerprint')} != {fingerprint}): pick a new output_dir or "
+                                     "pass --overwrite true")
+                log.warning("overwriting %s (config changed)", out)
+                self.manifest_path.unlink()
+                shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {
-            "units": {}, "prompt_version": PROMPT_VERSION}
+            "units": {}, "prompt_version": PROMPT_VERSION, "fingerprint": fingerprint}
 
     def done(self, unit_id: str) -> bool:
         return unit_id in self.manifest["units"]
@@ -314,7 +342,10 @@ def op_stats(examples: list[dict]) -> dict[str, Any]:
                         "update": sum(1 for e in part if e["stage"] == "update"),
                         "conversations": len({e["conversation_id"] for e in part}), "ops": dict(ops),
                         "mean_prompt_chars": sum(len(e["prompt"][-1]["content"]) + len(e["prompt"][0]["content"])
-                                                 for e in part) / max(len(part), 1)}
+                                                 for e in part) / max(len(part), 1),
+                        # the teacher's usage for the call behind each example (the oracle counts words)
+                        "mean_prompt_tokens": sum(e.get("prompt_tokens", 0) for e in part) / max(len(part), 1),
+                        "mean_completion_tokens": sum(e.get("completion_tokens", 0) for e in part) / max(len(part), 1)}
     return stats
 
 
@@ -338,7 +369,12 @@ def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
     teacher = "oracle (synthetic gold)" if cfg.teacher == "oracle" else f"{cfg.teacher.backend}:{cfg.teacher.model}"
     lines = ["# memmgr manager traces", "", f"- source: {cfg.source.kind}", f"- teacher: {teacher}",
              f"- prompt version: {PROMPT_VERSION}; prompt styles: {', '.join(cfg.prompt_styles)}",
-             f"- wall time: {stats.get('wall_s', 0):.1f} s; dropped: {stats.get('dropped')}", "",
+             f"- wall time: {stats.get('wall_s', 0):.1f} s; dropped: {stats.get('dropped')}",
+             f"- teacher calls: {stats.get('manager_calls', 0)} ({stats.get('invalid_teacher_outputs', 0)} invalid); "
+             f"tokens: {stats.get('prompt_tokens', 0)} prompt + {stats.get('completion_tokens', 0)} completion; "
+             f"teacher rejections: {stats.get('teacher_rejections')}",
+             f"- oracle fallbacks: {stats.get('oracle_missing_targets', 0)} targets not shown, "
+             f"{stats.get('oracle_unknown_prompts', 0)} prompts without gold", "",
              "Load with `datasets.load_from_disk('<dir>/dataset')` or "
              "`load_dataset('json', data_files={'train': '<dir>/train.jsonl', ...})`.", "",
              "| split | conversations | examples | extract | update | ADD | UPDATE | DELETE | NOOP |",
@@ -347,6 +383,10 @@ def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
         ops = s["ops"]
         lines.append(f"| {split} | {s['conversations']} | {s['examples']} | {s['extract']} | {s['update']} | "
                      f"{ops.get('ADD', 0)} | {ops.get('UPDATE', 0)} | {ops.get('DELETE', 0)} | {ops.get('NOOP', 0)} |")
+    lines += ["", "| split | mean prompt chars | mean prompt tokens | mean completion tokens |", "|---|---|---|---|"]
+    for split, s in stats["splits"].items():
+        lines.append(f"| {split} | {s['mean_prompt_chars']:.0f} | {s['mean_prompt_tokens']:.0f} | "
+                     f"{s['mean_completion_tokens']:.0f} |")
     lines += ["", "Columns: messages, prompt, completion, stage, label, shown_memories, source_texts, gold_after, "
               "conversation_id, pair_id, teacher, teacher_raw, prompt_version, prompt_style, source, split, "
               "prompt_tokens, completion_tokens, teacher_rejected.", ""]
@@ -360,7 +400,7 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     t0 = time.perf_counter()
-    writer = ShardWriter(out)
+    writer = ShardWriter(out, cfg.fingerprint(), cfg.overwrite)
     units = _units(cfg)
     # import and build shared pieces here, not in worker threads: concurrent imports/compiles in threads trip
     # a CPython 3.11 AST bug, and the embedder should load once
@@ -378,7 +418,9 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
             "manager_calls": sum(u["calls"] for u in usage), "invalid_teacher_outputs": sum(u["invalid"] for u in usage),
             "prompt_tokens": sum(u["prompt_tokens"] for u in usage),
             "completion_tokens": sum(u["completion_tokens"] for u in usage),
-            "teacher_rejections": dict(sum((Counter(u["rejections"]) for u in usage), Counter()))}
+            "teacher_rejections": dict(sum((Counter(u["rejections"]) for u in usage), Counter())),
+            "oracle_missing_targets": sum(u.get("oracle_missing_targets", 0) for u in usage),
+            "oracle_unknown_prompts": sum(u.get("oracle_unknown_prompts", 0) for u in usage)}
     stats = build_dataset(examples, out, cfg, meta)
     log.info("wrote %s: %s", out, json.dumps(stats["splits"]))
     return stats

@@ -17,6 +17,9 @@ from data_gen.synthetic.generator import NAMES, generate_world, generate_worlds,
 from data_gen.synthetic.models import GoldOp, GoldPair, SessionInfo, World, load_worlds, replay, save_worlds
 from data_gen.synthetic.phrasing import EVENTS, FAMILIES, FAMILY_SPLITS, SLOTS, templates
 
-__all__ = ["EVENTS", "FAMILIES", "FAMILY_SPLITS", "NAMES", "SLOTS", "GoldOp", "GoldPair", "SessionInfo", "World",
+GENERATOR_VERSION = "2"  # bump when the same seed yields different worlds (resumed trace runs check it)
+
+__all__ = ["EVENTS", "FAMILIES", "FAMILY_SPLITS", "GENERATOR_VERSION", "NAMES", "SLOTS", "GoldOp", "GoldPair",
+           "SessionInfo", "World",
            "generate_world", "generate_worlds", "load_worlds", "relative_future", "relative_past", "replay",
            "save_worlds", "templates"]
