@@ -63,7 +63,8 @@ class GenerateConfig(_Strict):
     prompt_styles: list[Literal["teacher", "student"]] = Field(default_factory=lambda: ["teacher"])
     output_dir: str = "data/traces"
     seed: int = 0
-    concurrency: int = 1
+    concurrency: int = 1  # conversations in flight: parallel requests to a server, the batch width for vLLM
+    batch_wait_s: float = 0.02  # how long a batched engine waits for more concurrent calls
     self_consistency: int = 1  # >1: sample the teacher n times, keep the example only if the decisions agree
     self_consistency_temperature: float = 0.7
     max_noop_fraction: float | None = 0.4  # rebalance update examples (NOOP dominates real data); None = keep
@@ -118,6 +119,11 @@ def _make_teacher(cfg: GenerateConfig, unit: dict[str, Any], shared: dict[str, A
         from memmgr.backends import make_backend
 
         backend = make_backend(cfg.teacher)
+        if cfg.concurrency > 1 and hasattr(backend, "generate_batch"):
+            # offline engines (vLLM, transformers): calls of concurrent conversations go out as one batch
+            from data_gen.batching import BatchingBackend
+
+            backend = BatchingBackend(backend, max_batch=cfg.concurrency, max_wait_s=cfg.batch_wait_s)
         if cfg.self_consistency > 1:
             from data_gen.consistency import SelfConsistentBackend
 
