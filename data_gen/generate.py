@@ -153,6 +153,25 @@ def _shared_embedder(cfg: GenerateConfig) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- examples
+def teacher_schema_ok(raw: str, stage: str) -> bool:
+    """Strict check of the teacher's raw answer for training data: one JSON object (fences and surrounding prose
+    allowed) with "facts": [str] or "memory": [{"event": ...}]. The pipeline's parser is lenient on purpose (it
+    salvages bare lists, and json-repair turns prose like "[D1:2] Mel: hi" into a list); a teacher answer that
+    needed such salvage is not a trustworthy label."""
+    start, end = raw.find("{"), raw.rfind("}")
+    if start < 0 or end < start:
+        return False
+    try:
+        obj = json.loads(raw[start : end + 1])
+    except ValueError:
+        return False
+    if stage == "extract":
+        return isinstance(obj, dict) and isinstance(obj.get("facts"), list) and all(
+            isinstance(f, str) for f in obj["facts"])
+    return isinstance(obj, dict) and isinstance(obj.get("memory"), list) and all(
+        isinstance(o, dict) and isinstance(o.get("event"), str) for o in obj["memory"])
+
+
 def _label_ops(call: ManagerCall) -> list[dict[str, Any]]:
     """The teacher's validated ops (small ids) minus any the pipeline rejected later (grounding, caps...)."""
     rejected = {(r.item.get("event"), r.item.get("id"), r.item.get("text")) for r in call.rejected
@@ -194,6 +213,7 @@ def call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfi
             "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
             "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
             "teacher_rejected": len(call.rejected),
+            "teacher_schema_ok": teacher_schema_ok(call.raw_output or "", call.stage),
         })
     return out
 
@@ -305,6 +325,9 @@ def quality_gates(examples: list[dict], cfg: GenerateConfig) -> tuple[list[dict]
             dropped["duplicate"] += 1
             continue
         seen.add(key)
+        if not ex.get("teacher_schema_ok", True):
+            dropped["teacher_schema"] += 1
+            continue
         if ex["stage"] == "update" and not json.loads(ex["label"])["memory"]:
             dropped["empty_update_label"] += 1
             continue
@@ -395,7 +418,7 @@ def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
                      f"{s['mean_completion_tokens']:.0f} |")
     lines += ["", "Columns: messages, prompt, completion, stage, label, shown_memories, source_texts, gold_after, "
               "conversation_id, pair_id, teacher, teacher_raw, prompt_version, prompt_style, source, split, "
-              "prompt_tokens, completion_tokens, teacher_rejected.", ""]
+              "prompt_tokens, completion_tokens, teacher_rejected, teacher_schema_ok.", ""]
     return "\n".join(lines)
 
 

@@ -141,3 +141,18 @@ def test_resume_refuses_a_changed_config(tmp_path):
     assert manifest["fingerprint"] == changed.fingerprint() and len(manifest["units"]) == 8
     assert stats["oracle_missing_targets"] == 0 and stats["oracle_unknown_prompts"] == 0
     assert "mean prompt tokens" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_teacher_schema_gate():
+    assert gen.teacher_schema_ok('```json\n{"facts": ["Maya lives in Oslo"]}\n```', "extract")
+    assert gen.teacher_schema_ok('Sure! {"memory": [{"id": "0", "event": "NOOP", "text": "x"}]}', "update")
+    assert not gen.teacher_schema_ok("The user's summary is:\n[D1:2] Melanie: Hey", "extract")
+    assert not gen.teacher_schema_ok('["Maya lives in Oslo"]', "extract")  # the parser salvages it; labels don't
+    assert not gen.teacher_schema_ok('{"facts": "Maya lives in Oslo"}', "extract")
+    assert not gen.teacher_schema_ok('{"memory": [{"id": "0"}]}', "update")
+    cfg = _cfg(gen.Path("/nonexistent"), max_noop_fraction=None)
+    ok = {"prompt": [{"role": "user", "content": "a"}], "label": '{"facts": ["x"]}', "stage": "extract",
+          "split": "train", "teacher_rejected": 0, "teacher_schema_ok": True}
+    bad = {**ok, "prompt": [{"role": "user", "content": "b"}], "teacher_schema_ok": False}
+    kept, dropped = gen.quality_gates([ok, bad], cfg)
+    assert kept == [ok] and dropped["teacher_schema"] == 1
