@@ -156,3 +156,14 @@ def test_teacher_schema_gate():
     bad = {**ok, "prompt": [{"role": "user", "content": "b"}], "teacher_schema_ok": False}
     kept, dropped = gen.quality_gates([ok, bad], cfg)
     assert kept == [ok] and dropped["teacher_schema"] == 1
+
+
+@pytest.mark.parametrize("name", ["tiny", "synthetic_oracle", "locomo_local"])
+def test_shipped_configs_validate(name):
+    from pathlib import Path
+
+    path = Path("configs/data_gen") / f"{name}.yaml"
+    header = [ln for ln in path.read_text().splitlines() if ln.startswith("#")]
+    assert path.read_text().startswith("#") and any(f"--config {path}" in ln for ln in header)
+    cfg = gen.load_config(str(path), ["--seed", "3"])
+    assert cfg.seed == 3 and cfg.output_dir.startswith("data/")
