@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from memmgr.types import Message
 
@@ -45,6 +45,18 @@ class World(BaseModel):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_v1(cls, data):
+        """Worlds saved by generator v1 carried `session_dates` instead of `sessions`."""
+        if isinstance(data, dict) and "sessions" not in data and "session_dates" in data:
+            data = dict(data)
+            pairs = data.get("pairs") or []
+            data["sessions"] = [{"index": i, "date_time": d,
+                                 "pair_ids": [p["pair_id"] for p in pairs if isinstance(p, dict) and p.get("session") == i]}
+                                for i, d in enumerate(data.pop("session_dates"), 1)]
+        return data
 
 
 def replay(world: World) -> list[str]:

@@ -10,6 +10,7 @@ from data_gen.synthetic import (
     FAMILIES,
     FAMILY_SPLITS,
     SLOTS,
+    World,
     generate_worlds,
     load_worlds,
     relative_future,
@@ -106,3 +107,10 @@ def test_qa_probes_follow_from_the_gold():
             else:  # the earlier value appears in some fact of the dialogue
                 assert any(q["answer"] in o.fact for p in w.pairs for o in p.ops), (w.world_id, q)
     assert memories
+
+
+def test_loads_worlds_saved_by_generator_v1():
+    w = generate_worlds(1, seed=0, n_sessions=(3, 3))[0]
+    old = w.to_dict()
+    old["session_dates"] = [s["date_time"] for s in old.pop("sessions")]
+    assert World.model_validate(old).to_dict() == w.to_dict()
