@@ -66,6 +66,7 @@ class StageLocomo(_Strict):
     sessions: int = 1
     questions: int = 10
     top_k: int = 30
+    manager_max_tokens: int | None = None  # None = eval_max_tokens; a base model fills whatever it is given
 
 
 class DistillConfig(_Strict):
@@ -76,6 +77,7 @@ class DistillConfig(_Strict):
     grpo: StageGRPO = Field(default_factory=StageGRPO)
     eval_samples: int = 48
     eval_max_tokens: int = 160
+    base_prompt_styles: list[str] = Field(default_factory=lambda: ["teacher", "student"])
     worlds: StageWorlds = Field(default_factory=StageWorlds)
     locomo: StageLocomo = Field(default_factory=StageLocomo)
     quick: dict[str, Any] = Field(default_factory=dict)  # dotted-key overrides applied by --quick
@@ -121,7 +123,8 @@ def stage_experiment(cfg: DistillConfig, out: Path) -> dict[str, Any]:
 
     args = ["--dataset", str(out / "traces" / "dataset"), "--model", cfg.model, "--sft_config", cfg.sft.config,
             "--grpo_config", cfg.grpo.config, "--eval_samples", str(cfg.eval_samples),
-            "--eval_max_tokens", str(cfg.eval_max_tokens), "--out", str(out / "experiment")]
+            "--eval_max_tokens", str(cfg.eval_max_tokens), "--out", str(out / "experiment"),
+            "--base_styles", *cfg.base_prompt_styles]
     if cfg.sft.overrides:
         args += ["--sft", *[f"{k}={v}" for k, v in cfg.sft.overrides.items()]]
     if cfg.grpo.overrides:
@@ -170,7 +173,8 @@ def stage_locomo(cfg: DistillConfig, adapter: Path, out: Path) -> dict[str, Any]
         if extra and not adapter.exists():
             continue
         ecfg = {"name": f"locomo_{name}", "methods": ["mem0"], "split": "dev", "sample_ids": cfg.locomo.sample_ids,
-                "memory": {"manager": {"backend": "transformers", "model": cfg.model, "max_tokens": cfg.eval_max_tokens,
+                "memory": {"manager": {"backend": "transformers", "model": cfg.model,
+                                       "max_tokens": cfg.locomo.manager_max_tokens or cfg.eval_max_tokens,
                                        "prompt_style": style, "extra": extra},
                            "embedder": {"provider": "sentence-transformers"}},
                 "answerer": answerer, "top_k": cfg.locomo.top_k,

@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--split", default="test")
     ap.add_argument("--eval_samples", type=int, default=80)
     ap.add_argument("--eval_max_tokens", type=int, default=192)
+    ap.add_argument("--eval_batch_size", type=int, default=8, help="generation batch (64 suits one GPU)")
+    ap.add_argument("--base_styles", nargs="*", default=["teacher", "student"], choices=["teacher", "student"],
+                    help="prompt styles the base model is evaluated under (teacher = Mem0's long prompt)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["base", "sft", "grpo"])
     ap.add_argument("--out", default="runs/experiments/smollm2")
     args = ap.parse_args(argv)
@@ -78,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     def evaluate(name: str, adapter: str | None, style: str | None) -> None:
         cmd = [py, "-m", "train.evaluate", "--model", args.model, "--dataset", args.dataset, "--split", args.split,
                "--max_samples", str(args.eval_samples), "--max_tokens", str(args.eval_max_tokens),
+               "--batch_size", str(args.eval_batch_size),
                "--out", str(out / f"eval_{name}.json")]
         if adapter:
             cmd += ["--adapter", adapter]
@@ -88,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     walls: dict[str, float] = {}
     if "base" not in args.skip:
         t0 = time.perf_counter()
-        evaluate("base_teacher_prompt", None, "teacher")  # the base model gets the long prompt with examples
-        evaluate("base_student_prompt", None, "student")
+        for style in args.base_styles:  # teacher: the base model gets the long prompt with examples
+            evaluate(f"base_{style}_prompt", None, style)
         walls["eval_base"] = time.perf_counter() - t0
     if "sft" not in args.skip:
         walls["sft"] = _run([py, str(repo / "train/sft.py"), "--config", args.sft_config, "--model_name_or_path",
