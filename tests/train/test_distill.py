@@ -28,3 +28,16 @@ def test_report_renders_tables_and_plots(tmp_path):
     assert "| sft | 1.000 | 0.800 |" in text and "skipped: no data" in text
     assert (tmp_path / "manager_metrics.png").exists() and (tmp_path / "sft_loss.png").exists()
     json.dumps(summary)
+
+
+def test_experiment_stage_passes_base_styles_and_overrides(tmp_path, monkeypatch):
+    from train import distill, experiment
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(experiment, "main", lambda argv: seen.append(argv) or {})
+    cfg = load_config("configs/main/smollm2_cpu.yaml", False, ["base_prompt_styles=[teacher, student]"])
+    distill.stage_experiment(cfg, tmp_path)
+    argv = seen[0]
+    i = argv.index("--base_styles")
+    assert argv[i + 1:i + 3] == ["teacher", "student"]
+    assert f"max_steps={cfg.sft.overrides['max_steps']}" in argv and argv[-2:] == ["--skip", "grpo"]
