@@ -23,9 +23,10 @@ one conversation per dialogue, `session` per episode, the episode date as `times
     python -m data_gen.generate --config configs/data_gen/tiny.yaml --source.kind jsonl --source.path my.jsonl \\
         --teacher '{backend: openai, model: gpt-4o-mini}'
 
-Parsing is shared with `memmgr.conversations.load_dialogue_jsonl` (what `data_gen.generate` and `memmgr` ingest);
-this module converts to `data_gen.locomo.Conversation` and writes the format back (`save_dialogues`), e.g. to
-export LOCOMO or synthetic worlds for another tool.
+Parsing is `memmgr.conversations.load_dialogue_jsonl` (what `memmgr` ingests); `load_dialogues` adds the checks
+that traces need and returns the same `memmgr.conversations.Conversation` that LOCOMO loads into
+(`eval.locomo_data.load_samples`). `save_dialogues` writes the format back, e.g. to export LOCOMO or synthetic worlds
+for another tool.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_gen.locomo import Conversation, Session, Turn
-from memmgr.conversations import load_dialogue_jsonl
+from memmgr.conversations import Conversation, Session, load_dialogue_jsonl
+from memmgr.types import Message
 
 
 def _declared_speakers(path: str | Path) -> dict[str, list[str]]:
@@ -48,29 +49,33 @@ def _declared_speakers(path: str | Path) -> dict[str, list[str]]:
     return declared
 
 
+def _with_roles(turns: list[Message], speaker_a: str, date_time) -> list[Message]:
+    # speaker_a is the "user" so that a chat template still alternates roles
+    return [m.model_copy(update={"role": "user" if m.name == speaker_a else "assistant",
+                                 "timestamp": m.timestamp or date_time}) for m in turns]
+
+
 def load_dialogues(path: str | Path) -> list[Conversation]:
+    """The JSONL format above, checked: at most two speakers (declared order wins), a timestamp for every session."""
     out = []
     declared = _declared_speakers(path)
     for conv in load_dialogue_jsonl(path):
         if len(conv.speakers) > 2:
             raise ValueError(f"{path}: conversation {conv.conversation_id!r} has {len(conv.speakers)} speakers "
                              f"({conv.speakers}); the format allows two")
+        speakers = declared.get(conv.conversation_id) or conv.speakers
+        if set(conv.speakers) - set(speakers):
+            raise ValueError(f"{path}: conversation {conv.conversation_id!r}: speakers {conv.speakers} are not all "
+                             f"among the declared {speakers}")
         sessions = []
         for s in conv.sessions:
             stamps = [m.timestamp for m in s.turns if m.timestamp is not None]
             if s.date_time is None and not stamps:
                 raise ValueError(f"{path}: conversation {conv.conversation_id!r} session {s.index} has no timestamp")
             date_time = s.date_time or stamps[0]
-            turns = [Turn(dia_id=m.id or "", speaker=m.name or "", text=m.content, session=s.index,
-                          timestamp=m.timestamp or date_time) for m in s.turns]
-            sessions.append(Session(index=s.index, date_time=date_time, turns=turns))
-        speakers = declared.get(conv.conversation_id) or conv.speakers
-        if set(conv.speakers) - set(speakers):
-            raise ValueError(f"{path}: conversation {conv.conversation_id!r}: speakers {conv.speakers} are not all "
-                             f"among the declared {speakers}")
-        speakers = speakers + [""] * (2 - len(speakers))
-        out.append(Conversation(sample_id=conv.conversation_id, speaker_a=speakers[0], speaker_b=speakers[1],
-                                sessions=sessions))
+            sessions.append(Session(index=s.index, date_time=date_time,
+                                    turns=_with_roles(s.turns, speakers[0], date_time)))
+        out.append(Conversation(conversation_id=conv.conversation_id, speakers=list(speakers), sessions=sessions))
     return out
 
 
@@ -81,11 +86,13 @@ def save_dialogues(convs: list[Conversation], path: str | Path) -> int:
         for conv in convs:
             first = True
             for sess in conv.sessions:
-                for t in sess.turns:
-                    row = {"conversation_id": conv.sample_id, "session": sess.index,
-                           "timestamp": t.timestamp.isoformat(), "speaker": t.speaker, "text": t.text, "id": t.dia_id}
+                for i, m in enumerate(sess.turns, 1):
+                    ts = m.timestamp or sess.date_time
+                    row = {"conversation_id": conv.conversation_id, "session": sess.index,
+                           "timestamp": ts.isoformat() if ts else None, "speaker": m.name or m.role,
+                           "text": m.content, "id": m.id or f"{conv.conversation_id}:{sess.index}:{i}"}
                     if first:
-                        row["speakers"] = [conv.speaker_a, conv.speaker_b]
+                        row["speakers"] = list(conv.speakers)
                         first = False
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     n += 1
@@ -96,9 +103,7 @@ def world_to_conversation(world) -> Conversation:
     """A synthetic world as a plain conversation (its gold dropped), e.g. to run a real teacher over it."""
     sessions = []
     for info in world.sessions:
-        turns = [Turn(dia_id=m.id or "", speaker=m.name or m.role, text=m.content, session=info.index,
-                      timestamp=m.timestamp or info.date_time)
-                 for p in world.pairs if p.session == info.index for m in p.messages]
-        sessions.append(Session(index=info.index, date_time=info.date_time, turns=turns))
-    return Conversation(sample_id=world.world_id, speaker_a=world.speakers[0], speaker_b=world.speakers[1],
-                        sessions=sessions)
+        turns = [m for p in world.pairs if p.session == info.index for m in p.messages]
+        sessions.append(Session(index=info.index, date_time=info.date_time,
+                                turns=_with_roles(turns, world.speakers[0], info.date_time)))
+    return Conversation(conversation_id=world.world_id, speakers=list(world.speakers), sessions=sessions)

@@ -94,9 +94,14 @@ def _units(cfg: GenerateConfig) -> list[dict[str, Any]]:
                 for split, n in src.worlds.items() for w in generate_worlds(n, cfg.seed, split, src.n_sessions)]
     if not src.path:
         raise ValueError(f"source.path is required for source.kind={src.kind}")
-    from memmgr.conversations import load_conversations
+    if src.kind == "jsonl":
+        from data_gen.dialogues import load_dialogues  # checked: traces need dated sessions
 
-    convs = load_conversations(src.path)
+        convs = load_dialogues(src.path)
+    else:
+        from memmgr.conversations import load_locomo_conversations
+
+        convs = load_locomo_conversations(src.path)
     if src.samples:
         convs = [c for c in convs if c.conversation_id in src.samples]
     return [{"id": c.conversation_id, "split": src.split_of.get(c.conversation_id) or _hash_split(c.conversation_id),

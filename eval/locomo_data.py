@@ -46,9 +46,10 @@ class Sample:
 
 
 def _qa_item(d: dict[str, Any]) -> QAItem:
-    return QAItem(question=str(d.get("question", "")), answer=str(d.get("answer", "")),
+    answer, adversarial = d.get("answer"), d.get("adversarial_answer")
+    return QAItem(question=str(d.get("question", "")), answer="" if answer is None else str(answer),
                   category=int(d.get("category", 0)), evidence=split_evidence(d.get("evidence") or []),
-                  adversarial_answer=d.get("adversarial_answer"))
+                  adversarial_answer=None if adversarial is None else str(adversarial))
 
 
 def load_samples(path: str | Path) -> list[Sample]:

@@ -119,6 +119,23 @@ def test_locomo_source_with_scripted_teacher(tmp_path, locomo_dev_path):
     assert stats["splits"]["train"]["update"] > 0 and not stats["dropped"].get("duplicate")
 
 
+def test_jsonl_source_is_checked_and_traced(tmp_path):
+    from data_gen.dialogues import save_dialogues, world_to_conversation
+    from data_gen.synthetic import generate_worlds
+
+    save_dialogues([world_to_conversation(generate_worlds(1, seed=3, n_sessions=(2, 2))[0])], tmp_path / "d.jsonl")
+    cfg = gen.GenerateConfig.model_validate({
+        "source": {"kind": "jsonl", "path": str(tmp_path / "d.jsonl"), "max_pairs": 3},
+        "teacher": {"backend": "tests.helpers:ScriptedBackend", "model": "echo"},
+        "output_dir": str(tmp_path / "js"), "max_noop_fraction": None})
+    stats = gen.generate(cfg)
+    assert sum(s["extract"] for s in stats["splits"].values()) == 3
+    (tmp_path / "undated.jsonl").write_text('{"conversation_id": "c", "speaker": "A", "text": "hi"}\n')
+    with pytest.raises(ValueError, match="no timestamp"):
+        gen.generate(cfg.model_copy(update={"source": cfg.source.model_copy(
+            update={"path": str(tmp_path / "undated.jsonl")}), "overwrite": True}))
+
+
 def test_extraction_examples_whose_teacher_output_was_all_rejected_are_dropped(tmp_path):
     cfg = _cfg(tmp_path, prompt_styles=["teacher"], max_noop_fraction=None)
     ok = {"prompt": [{"role": "user", "content": "a"}], "label": '{"facts": []}', "stage": "extract",

@@ -1,4 +1,4 @@
-"""data_gen.dialogues: the documented JSONL format round-trips into the LOCOMO Conversation type."""
+"""data_gen.dialogues: the documented JSONL format round-trips into the Conversation type LOCOMO loads into."""
 
 import json
 from datetime import datetime
@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 
 from data_gen.dialogues import load_dialogues, save_dialogues, world_to_conversation
-from data_gen.locomo import load_locomo, to_messages
 from data_gen.synthetic import generate_worlds
+from eval.locomo_data import load_samples
 
 
 def _write(path, rows):
@@ -22,12 +22,14 @@ def test_documented_example_and_defaults(tmp_path):
              "text": "How is Lisbon?", "id": "x"}]
     _write(tmp_path / "d.jsonl", rows)
     (conv,) = load_dialogues(tmp_path / "d.jsonl")
-    assert (conv.sample_id, conv.speaker_a, conv.speaker_b) == ("c1", "Maya", "Leo")
+    assert (conv.conversation_id, conv.speakers) == ("c1", ["Maya", "Leo"])
     assert [s.index for s in conv.sessions] == [1, 2]
-    assert [t.dia_id for t in conv.turns()] == ["c1:1:1", "c1:1:2", "x"]
-    assert conv.turns()[1].timestamp == datetime(2023, 5, 8, 13, 56)  # inherits the session's timestamp
-    msgs = to_messages(conv.turn_pairs()[0], speaker_a=conv.speaker_a)
+    turns = [m for s in conv.sessions for m in s.turns]
+    assert [m.id for m in turns] == ["c1:1:1", "c1:1:2", "x"]
+    assert turns[1].timestamp == datetime(2023, 5, 8, 13, 56)  # inherits the session's timestamp
+    msgs, ts = conv.message_pairs()[0]
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[0].content.startswith("I moved")
+    assert ts == datetime(2023, 5, 8, 13, 56)
 
 
 def test_errors_name_the_problem(tmp_path):
@@ -43,7 +45,9 @@ def test_errors_name_the_problem(tmp_path):
         load_dialogues(tmp_path / "c.jsonl")
     declared = [{**three[0], "speakers": ["B", "A"]}, {**three[1]}]
     _write(tmp_path / "d.jsonl", declared)
-    assert load_dialogues(tmp_path / "d.jsonl")[0].speakers == ["B", "A"]  # declared order wins
+    (conv,) = load_dialogues(tmp_path / "d.jsonl")
+    assert conv.speakers == ["B", "A"]  # declared order wins, and with it who is the "user"
+    assert [(m.name, m.role) for m in conv.sessions[0].turns] == [("A", "assistant"), ("B", "user")]
     _write(tmp_path / "e.jsonl", [{**three[0], "speakers": ["X", "Y"]}])
     with pytest.raises(ValueError, match="declared"):
         load_dialogues(tmp_path / "e.jsonl")
@@ -58,8 +62,6 @@ def test_world_round_trip(tmp_path):
 
 
 def test_locomo_round_trip(tmp_path, locomo_dev_path):
-    convs = load_locomo(locomo_dev_path)
+    convs = [s.conversation for s in load_samples(locomo_dev_path)]
     save_dialogues(convs, tmp_path / "locomo.jsonl")
-    back = load_dialogues(tmp_path / "locomo.jsonl")
-    assert [(c.sample_id, c.speakers, c.sessions) for c in back] == [(c.sample_id, c.speakers, c.sessions)
-                                                                      for c in convs]
+    assert load_dialogues(tmp_path / "locomo.jsonl") == convs
