@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 
 setup: $(VENV)/.installed
 
-demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: ~38 min)
+demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: ~26 min)
 	$(PY) -m train.distill --config configs/main/smollm2_cpu.yaml
 
 demo-quick: setup  ## the same code path with small sizes (2-core CPU: ~7 min)
