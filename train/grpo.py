@@ -128,6 +128,7 @@ def main(script_args: GRPOScriptArguments, grpo_args: Any, model_args: Any) -> d
     import torch
     from trl import GRPOTrainer
 
+    from train.models import peak_rss_gib, trained_tokens
     from train.rewards import reward_funcs
 
     model, tokenizer, peft_config = load_policy(script_args, model_args, grpo_args)
@@ -140,8 +141,10 @@ def main(script_args: GRPOScriptArguments, grpo_args: Any, model_args: Any) -> d
     trainer.save_model(grpo_args.output_dir)
     tokenizer.save_pretrained(grpo_args.output_dir)
     rewards = [h for h in trainer.state.log_history if "reward" in h]
+    n_tokens = trained_tokens(trainer.state.log_history)  # prompts + sampled completions
     summary = {
         "steps": trainer.state.global_step, "train_loss": result.training_loss, "wall_s": wall,
+        "tokens_per_s": n_tokens / wall if wall else None, "tokens_seen": n_tokens, "peak_rss_gib": peak_rss_gib(),
         "train_rows": len(train_ds), "reward_funcs": script_args.reward_funcs,
         "reward_weights": grpo_args.reward_weights, "first_reward": rewards[0]["reward"] if rewards else None,
         "last_reward": rewards[-1]["reward"] if rewards else None, "log_history": trainer.state.log_history,

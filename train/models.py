@@ -124,3 +124,15 @@ def model_init_kwargs(model_args: Any, *, use_cpu: bool) -> dict[str, Any]:
 def trainable_lora_state(model: Any) -> dict[str, Any]:
     """A detached copy of the LoRA weights (tests compare before/after training)."""
     return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def trained_tokens(log_history: list[dict[str, Any]]) -> float:
+    """Tokens trained on (prompt + completion, padding excluded), as TRL counts them in its logs."""
+    return max([float(h.get("num_tokens", 0)) for h in log_history] + [0.0])

@@ -116,7 +116,14 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
 
     from train.data import load_traces, prompt_token_stats
     from train.evaluate import make_manager_metrics_callback
-    from train.models import load_tokenizer, lora_config, model_init_kwargs, resolve_model_path
+    from train.models import (
+        load_tokenizer,
+        lora_config,
+        model_init_kwargs,
+        peak_rss_gib,
+        resolve_model_path,
+        trained_tokens,
+    )
 
     if "wandb" in (training_args.report_to or []):
         # offline-safe: without an API key wandb would fail fast, so log locally unless a mode is set
@@ -158,14 +165,13 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
     wall = time.perf_counter() - t0
     trainer.save_model(training_args.output_dir)
     tokenizer.save_pretrained(training_args.output_dir)
-    # tokens actually trained on (prompt + completion, padding excluded), as TRL counts them in its logs
-    n_tokens = max([float(h.get("num_tokens", 0)) for h in trainer.state.log_history] + [0.0])
+    n_tokens = trained_tokens(trainer.state.log_history)
     summary = {
         "model": model_args.model_name_or_path, "model_path": model_path, "train_rows": len(train_ds),
         "eval_rows": len(eval_ds) if eval_ds is not None else 0, "prompt_style": script_args.prompt_style,
         "steps": trainer.state.global_step, "train_loss": result.training_loss, "wall_s": wall,
         "tokens_per_s": n_tokens / wall if wall else None, "tokens_seen": n_tokens,
-        "peak_rss_gib": _peak_rss_gib(), "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30
+        "peak_rss_gib": peak_rss_gib(), "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30
         if torch.cuda.is_available() else None,
         "prompt_tokens": tok_stats, "log_history": trainer.state.log_history,
         "script_args": asdict(script_args),
@@ -176,12 +182,6 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
              summary["tokens_per_s"] or 0)
     summary["trainer"] = trainer
     return summary
-
-
-def _peak_rss_gib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def test_grpo_from_base_finishes(tiny_model_dir, trace_dataset_dir, tmp_path):
     assert summary["steps"] == 2
     assert math.isfinite(summary["train_loss"])
     assert (tmp_path / "adapter_model.safetensors").exists()
+    run = json.loads((tmp_path / "run_summary.json").read_text())
+    assert run["tokens_per_s"] > 0 and run["peak_rss_gib"] > 0
     logged = [h for h in summary["log_history"] if "reward" in h]
     assert logged and all(math.isfinite(h["reward"]) for h in logged)
 
