@@ -58,6 +58,8 @@ def _fact_outputs(rng: random.Random, grounded: list[str]) -> list[str]:
         "{{{{{{{{",
         json.dumps({"facts": grounded * 20}),
         "<think>" + "hmm " * 50 + "</think>" + json.dumps({"facts": grounded}),
+        json.dumps({"facts": grounded}) + json.dumps({"facts": bad}),  # two different answers
+        json.dumps({"facts": grounded}) + "[" * 20_000,
     ]
 
 
@@ -81,6 +83,7 @@ def _op_outputs(rng: random.Random, n_shown: int) -> list[str]:
         "I think we should delete memory 0.",
         "x" * 70_000,
         json.dumps({"memory": [{"id": True, "event": "DELETE"}, {"id": 1.5, "event": "DELETE"}]}),
+        json.dumps({"memory": [{"id": "0", "event": "NOOP"}]}) + json.dumps({"memory": [{"id": "0", "event": "DELETE"}]}),
     ]
 
 

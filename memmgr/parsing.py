@@ -44,8 +44,14 @@ class ParsedOps:
     valid: bool = False
 
 
-def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS) -> tuple[Any, Rejection | None]:
-    """Best-effort JSON decoding of a model answer; (None, rejection) when nothing usable comes out."""
+def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
+              answer_keys: tuple[str, ...] = ()) -> tuple[Any, Rejection | None]:
+    """Best-effort JSON decoding of a model answer; (None, rejection) when nothing usable comes out.
+
+    Text around the JSON is ignored and the first complete value wins (small models often keep talking after
+    their answer), unless a second, different complete answer (a list, or an object with one of `answer_keys`)
+    follows it. Broken JSON goes to json-repair.
+    """
     if not isinstance(raw, str):
         return None, Rejection(stage=stage, reason="not_text", detail=type(raw).__name__)
     if len(raw) > max_chars:
@@ -59,13 +65,49 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS) -> tup
         start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
         if start < 0:
             return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
-        try:
-            obj = json_repair.loads(text[start:])
-        except Exception as e:  # json-repair can fail on pathological input; that is still just bad output
-            return None, Rejection(stage=stage, reason="invalid_json", detail=f"{type(e).__name__}: {text[:60]}")
+        obj, rest = _first_value(text[start:])
+        if obj is _NOTHING:
+            try:
+                obj = json_repair.loads(text[start:])
+            except Exception as e:  # json-repair can fail on pathological input; that is still just bad output
+                return None, Rejection(stage=stage, reason="invalid_json", detail=f"{type(e).__name__}: {text[:60]}")
+        elif _competing_answer(obj, rest, answer_keys):
+            # two different complete answers in one output: executing either one would be a guess
+            return None, Rejection(stage=stage, reason="multiple_answers", detail=text[:80])
     if obj in ("", None, [], {}) and not text.startswith(("{", "[")):
         return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
     return obj, None
+
+
+_NOTHING = object()
+
+
+def _first_value(text: str) -> tuple[Any, str]:
+    """The first complete JSON value at the start of `text` and what follows it, or (_NOTHING, text)."""
+    try:
+        obj, end = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):
+        return _NOTHING, text
+    return obj, text[end:]
+
+
+def _competing_answer(first: Any, rest: str, answer_keys: tuple[str, ...], max_tries: int = 64) -> bool:
+    for _ in range(max_tries):  # bounded: each try may scan the rest, and the rest is untrusted
+        start = min((i for i in (rest.find("{"), rest.find("[")) if i >= 0), default=-1)
+        if start < 0:
+            return False
+        if rest.startswith(("[[[[", "{{{{"), start):  # a bracket run is junk; trying every bracket is quadratic
+            rest = rest[start:].lstrip("[{")
+            continue
+        other, rest = _first_value(rest[start:])
+        if other is _NOTHING:  # prose with a brace, or a truncated repeat: not an answer
+            rest = rest[1:]
+            continue
+        is_answer = (isinstance(other, list) and bool(other)) or (
+            isinstance(other, dict) and any(k in other for k in answer_keys))
+        if is_answer and other != first:
+            return True
+    return False
 
 
 def _as_text(item: Any) -> str | None:
@@ -80,7 +122,8 @@ def _as_text(item: Any) -> str | None:
 
 def _item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
     """The list of items in an answer: under one of `keys`, a bare list, or (update) a single op object."""
-    obj, rej = load_json(raw, stage, max_chars=max_chars)
+    answer_keys = keys + (("event", "name", "function") if stage == "update" else ())
+    obj, rej = load_json(raw, stage, max_chars=max_chars, answer_keys=answer_keys)
     if rej:
         return None, rej
     items: Any = None

@@ -1,0 +1,40 @@
+"""Where the JSON answer is in a model output: first complete answer wins, two different answers are refused."""
+
+import json
+
+from memmgr.parsing import load_json, parse_facts, parse_ops
+
+NOOP_0 = json.dumps({"memory": [{"id": "0", "event": "NOOP"}]})
+DELETE_1 = json.dumps({"memory": [{"id": "1", "event": "DELETE"}]})
+
+
+def test_two_different_update_answers_are_refused():
+    # json-repair alone would keep the *last* object and delete memory 1
+    po = parse_ops(NOOP_0 + DELETE_1, ["0", "1"])
+    assert not po.valid and not po.ops
+    assert [r.reason for r in po.rejected] == ["multiple_answers"]
+    po = parse_ops("Sure! " + DELETE_1 + " or maybe " + json.dumps([{"id": "0", "event": "DELETE"}]), ["0", "1"])
+    assert [r.reason for r in po.rejected] == ["multiple_answers"]
+
+
+def test_two_different_fact_answers_are_refused():
+    pf = parse_facts('{"facts": ["Maya lives in Lisbon"]} {"facts": ["Maya lives in Rome"]}')
+    assert not pf.valid and pf.rejected[0].reason == "multiple_answers"
+
+
+def test_repeated_or_truncated_answer_after_the_first_is_ignored():
+    for tail in (NOOP_0, NOOP_0[:25], "\nI kept memory 0 because {it} is unchanged.", '\nExample: {"x": 1}'):
+        po = parse_ops(NOOP_0 + tail, ["0", "1"])
+        assert po.valid and [(o.event, o.id) for o in po.ops] == [("NOOP", "0")], tail
+
+
+def test_junk_after_the_answer_is_bounded():
+    for tail in ("[" * 30_000, "[ " * 15_000, '{"a":' * 6_000, "[1," * 10_000):
+        pf = parse_facts('{"facts": ["Maya lives in Lisbon"]}' + tail)
+        assert pf.valid and pf.facts == ["Maya lives in Lisbon"]
+
+
+def test_broken_json_still_goes_to_json_repair():
+    obj, rej = load_json('{"facts": ["Maya lives in Lisbon"', "extract")
+    assert rej is None and obj == {"facts": ["Maya lives in Lisbon"]}
+    assert parse_ops('{"memory": [{"id": "0", "event": "NOOP"}]', ["0"]).valid
