@@ -28,6 +28,8 @@ _EVENT_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "NO-OP": "NOOP", "NOCHANGE": 
                   "ADD_MEMORY": "ADD", "UPDATE_MEMORY": "UPDATE", "DELETE_MEMORY": "DELETE"}
 _OPS_KEYS = ("memory", "memories", "ops", "operations", "actions", "tool_calls")
 _FACT_KEYS = ("facts", "fact", "memories")
+_SINGLE_OP_KEYS = ("event", "name", "function")  # an update answer that is one bare op / tool call
+_DECODER = json.JSONDecoder()
 
 
 @dataclass
@@ -62,7 +64,7 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
-        start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+        start = _next_bracket(text)
         if start < 0:
             return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
         obj, rest = _first_value(text[start:])
@@ -82,10 +84,15 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
 _NOTHING = object()
 
 
+def _next_bracket(text: str) -> int:
+    """Index of the first '{' or '[' in `text`, or -1."""
+    return min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+
+
 def _first_value(text: str) -> tuple[Any, str]:
     """The first complete JSON value at the start of `text` and what follows it, or (_NOTHING, text)."""
     try:
-        obj, end = json.JSONDecoder().raw_decode(text)
+        obj, end = _DECODER.raw_decode(text)
     except (ValueError, RecursionError):
         return _NOTHING, text
     return obj, text[end:]
@@ -93,7 +100,7 @@ def _first_value(text: str) -> tuple[Any, str]:
 
 def _competing_answer(first: Any, rest: str, answer_keys: tuple[str, ...], max_tries: int = 64) -> bool:
     for _ in range(max_tries):  # bounded: each try may scan the rest, and the rest is untrusted
-        start = min((i for i in (rest.find("{"), rest.find("[")) if i >= 0), default=-1)
+        start = _next_bracket(rest)
         if start < 0:
             return False
         if rest.startswith(("[[[[", "{{{{"), start):  # a bracket run is junk; trying every bracket is quadratic
@@ -122,14 +129,14 @@ def _as_text(item: Any) -> str | None:
 
 def _item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
     """The list of items in an answer: under one of `keys`, a bare list, or (update) a single op object."""
-    answer_keys = keys + (("event", "name", "function") if stage == "update" else ())
+    answer_keys = keys + (_SINGLE_OP_KEYS if stage == "update" else ())
     obj, rej = load_json(raw, stage, max_chars=max_chars, answer_keys=answer_keys)
     if rej:
         return None, rej
     items: Any = None
     if isinstance(obj, dict):
         items = next((obj[k] for k in keys if k in obj), None)
-        if items is None and stage == "update" and ("event" in obj or "name" in obj or "function" in obj):
+        if items is None and stage == "update" and any(k in obj for k in _SINGLE_OP_KEYS):
             items = [obj]
     elif isinstance(obj, list):
         items = obj
