@@ -14,10 +14,10 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 setup: $(VENV)/.installed
 
 demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: ~26 min)
-	$(PY) -m train.distill --config configs/main/smollm2_cpu.yaml
+	$(PY) -m experiments.distill --config configs/main/smollm2_cpu.yaml
 
 demo-quick: setup  ## the same code path with small sizes (2-core CPU: ~5-6.5 min after setup)
-	$(PY) -m train.distill --config configs/main/smollm2_cpu.yaml --quick
+	$(PY) -m experiments.distill --config configs/main/smollm2_cpu.yaml --quick
 
 test: setup  ## the whole suite (fast tests + slow real-model tests)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q

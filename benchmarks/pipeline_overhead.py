@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from memmgr import Memory, MemoryConfig  # noqa: E402
 from memmgr.backends.base import Generation  # noqa: E402
 from memmgr.prompts import parse_extraction_input, parse_update_input, stage_of  # noqa: E402
+from memmgr.qa_metrics import percentile  # noqa: E402
 
 CITIES = ["Lisbon", "Porto", "Madrid", "Oslo", "Kyoto", "Lima", "Cairo", "Quito"]
 THINGS = ["tea", "jazz", "chess", "hiking", "sushi", "poetry", "cycling", "opera", "pottery", "tennis"]
@@ -49,11 +50,6 @@ class FastManager:
             else:
                 ops.append({"id": "new", "text": fact, "event": "ADD"})
         return Generation(text=json.dumps({"memory": ops}), latency_s=0.0)
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0
 
 
 def main() -> None:
@@ -83,9 +79,9 @@ def main() -> None:
         per_fact.append(elapsed / max(1, len(res["facts"])))
     stats = {
         "pairs": args.pairs, "embedder": mem.embedder.name, "memories": len(mem.get_all(user_id="maya")["results"]),
-        "per_pair_ms": {"p50": 1000 * pct(per_pair, 0.5), "p95": 1000 * pct(per_pair, 0.95),
+        "per_pair_ms": {"p50": 1000 * percentile(per_pair, 50), "p95": 1000 * percentile(per_pair, 95),
                         "mean": 1000 * statistics.mean(per_pair)},
-        "per_fact_ms": {"p50": 1000 * pct(per_fact, 0.5), "p95": 1000 * pct(per_fact, 0.95)},
+        "per_fact_ms": {"p50": 1000 * percentile(per_fact, 50), "p95": 1000 * percentile(per_fact, 95)},
         "target_p50_per_fact_ms": 25.0, "cpu_count": os.cpu_count(),
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -14,14 +14,15 @@ from typing import Any
 from memmgr.backends.base import Generation
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.prompts import parse_update_input, stage_of
+from memmgr.sanitize import norm_text
 
 
 def decision_key(messages: list[dict[str, str]], text: str) -> str:
     if stage_of(messages) == "extract":
-        return json.dumps(sorted(" ".join(f.lower().split()) for f in parse_facts(text).facts))
+        return json.dumps(sorted(norm_text(f) for f in parse_facts(text).facts))
     shown = [i for i, _ in parse_update_input(messages)["memories"]]
     ops = parse_ops(text, shown).ops
-    return json.dumps(sorted((o.event, o.id or "", " ".join(o.text.lower().split())) for o in ops))
+    return json.dumps(sorted((o.event, o.id or "", norm_text(o.text)) for o in ops))
 
 
 class SelfConsistentBackend:

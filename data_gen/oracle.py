@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from data_gen.synthetic import GoldOp, GoldPair, World
 from memmgr.backends.base import Generation
 from memmgr.prompts import extraction_output, parse_extraction_input, parse_update_input, stage_of, update_output
+from memmgr.sanitize import norm_text
 
 log = logging.getLogger(__name__)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 class OracleBackend:
@@ -60,11 +57,11 @@ class OracleBackend:
     def _gold_op(self, fact: str) -> GoldOp | None:
         if self.current is None:
             return None
-        return next((op for op in self.current.ops if _norm(op.fact) == _norm(fact)), None)
+        return next((op for op in self.current.ops if norm_text(op.fact) == norm_text(fact)), None)
 
     def _update(self, messages) -> str:
         inp = parse_update_input(messages)
-        shown = {_norm(text): i for i, text in inp["memories"]}
+        shown = {norm_text(text): i for i, text in inp["memories"]}
         ops = []
         for fact in inp["facts"]:
             gold = self._gold_op(fact)
@@ -75,7 +72,7 @@ class OracleBackend:
             if gold.event == "ADD":
                 ops.append({"id": "new", "text": gold.text, "event": "ADD"})
                 continue
-            sid = shown.get(_norm(gold.target or ""))
+            sid = shown.get(norm_text(gold.target or ""))
             if sid is None:
                 self.missing_targets += 1
                 log.warning("oracle: target %r of %s not shown", gold.target, gold.event)

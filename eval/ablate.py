@@ -17,7 +17,6 @@ manager prompt, same answer prompt) do not pay for it twice.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import logging
@@ -25,17 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from eval.locomo import EvalConfig, run_locomo, set_dotted
+from eval.locomo import EvalConfig, run_locomo
+from memmgr.settings import Strict, build, cli_config, load_yaml, set_dotted
 
 log = logging.getLogger(__name__)
 
 
-class AblationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AblationConfig(Strict):
     name: str = "ablation"
     base: str | dict[str, Any]
     data: str | None = None
@@ -49,8 +46,8 @@ class AblationConfig(BaseModel):
         if isinstance(source, AblationConfig):
             return source
         if isinstance(source, (str, Path)):
-            source = yaml.safe_load(Path(source).read_text()) or {}
-        return cls.model_validate(source)
+            return build(cls, load_yaml(source), str(source))
+        return build(cls, source)
 
 
 def cells(grid: dict[str, list[Any] | dict[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -73,7 +70,7 @@ def cells(grid: dict[str, list[Any] | dict[str, dict[str, Any]]]) -> list[tuple[
 
 
 def cell_config(ab: AblationConfig, overrides: dict[str, Any]) -> EvalConfig:
-    base = ab.base if isinstance(ab.base, dict) else yaml.safe_load(Path(ab.base).read_text()) or {}
+    base = ab.base if isinstance(ab.base, dict) else load_yaml(ab.base)
     cfg = copy.deepcopy(base)
     for k, v in {**ab.overrides, **overrides}.items():
         set_dotted(cfg, k, v)
@@ -109,16 +106,9 @@ def run_ablation(config: AblationConfig | dict | str | Path, data: str | Path | 
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description="grid of LOCOMO runs over pipeline/manager settings")
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--data", default=None)
-    ap.add_argument("--output-dir", default=None)
-    args = ap.parse_args(argv)
+    ab = cli_config(AblationConfig, argv, __doc__)  # --config FILE [--data PATH] [--output_dir DIR] [--key value]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ab = AblationConfig.load(args.config)
-    if args.output_dir:
-        ab = ab.model_copy(update={"output_dir": args.output_dir})
-    out = run_ablation(ab, args.data)
+    out = run_ablation(ab, ab.data)
     print(out["paths"]["markdown_text"])
     print(f"\nresults: {out['paths']['results']}")
     return out

@@ -1,7 +1,10 @@
 """LOCOMO evaluation of the Mem0 pipeline (any manager) and the full-context and RAG baselines, in one harness.
 
     python -m eval.locomo --config configs/eval/tiny.yaml --data PATH/locomo10.json --split test \
-        [--limit-sessions 3 --limit-questions 20 --limit-conversations 1] [--methods mem0,rag] [--seeds 0,1]
+        [--limit.sessions 3 --limit.questions 20 --limit.conversations 1] [--methods mem0,rag] [--seeds 0,1]
+
+Every option is a key of `EvalConfig` (`--key value`, dotted for nested keys, the grammar of memmgr.settings:
+`--rag.k 10`, `--cache_dir null`, `--plots false`); lists also take comma-separated values.
 
 Ingestion follows Mem0's own LOCOMO evaluation: each speaker is a user with their own memory scope, the other
 speaker's turns are the counterpart; message pairs are fed in order with the session date-time as timestamp;
@@ -12,8 +15,6 @@ answerer with memmgr's Mem0-style answer prompt (memories shown with their dates
 
 from __future__ import annotations
 
-import argparse
-import copy
 import logging
 import random
 import sys
@@ -22,8 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
 from eval.aggregate import combine_seeds, summarize
 from eval.locomo_data import Sample, limit_sample, load_samples, select_split
@@ -31,33 +31,31 @@ from memmgr import prompts
 from memmgr.answer import answer_messages
 from memmgr.config import BackendConfig, MemoryConfig
 from memmgr.qa_metrics import adversarial_correct, approx_tokens, bleu1, evidence_recall, parse_judge, token_f1
+from memmgr.settings import Strict, build, cli_config, load_yaml
 from memmgr.types import ManagerCall, human_date
 
 log = logging.getLogger(__name__)
 Method = Literal["mem0", "full_context", "rag"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RagConfig(_Strict):
+class RagConfig(Strict):
     chunk_tokens: int = 256  # whole turns are packed into chunks of about this many tokens (Mem0 paper: 128-8192)
     k: int = 2  # chunks retrieved per question (Mem0 paper: 1 or 2)
 
 
-class FullContextConfig(_Strict):
+class FullContextConfig(Strict):
     max_tokens: int | None = None  # keep only the most recent turns that fit (small local models); None = all
 
 
-class LimitConfig(_Strict):
+class LimitConfig(Strict):
     conversations: int | None = None
     sessions: int | None = None  # first N sessions; questions whose evidence lies beyond them are dropped
     questions: int | None = None  # per conversation, after the category filter
 
 
-class EvalConfig(_Strict):
+class EvalConfig(Strict):
     name: str = "locomo"
+    data: str | None = None  # locomo10.json (or any file in its format); also the `data` argument of run_locomo
     methods: list[Method] = Field(default_factory=lambda: ["mem0"])
     memory: dict[str, Any] = Field(default_factory=dict)  # a MemoryConfig (manager, embedder, store, pipeline)
     answerer: BackendConfig | None = None  # None = the memory manager's backend
@@ -77,13 +75,21 @@ class EvalConfig(_Strict):
     output_dir: str = "outputs/eval"
     plots: bool = True
 
+    @field_validator("methods", "sample_ids", "seeds", "categories", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """`--methods mem0,rag` / `--seeds 0,1` on the command line: a comma-separated string is a list."""
+        if isinstance(v, str):
+            return [x.strip() for x in v.split(",") if x.strip()]
+        return [v] if isinstance(v, int) else v
+
     @classmethod
     def load(cls, source: EvalConfig | dict | str | Path) -> EvalConfig:
         if isinstance(source, EvalConfig):
             return source
         if isinstance(source, (str, Path)):
-            source = yaml.safe_load(Path(source).read_text()) or {}
-        return cls.model_validate(source)
+            return build(cls, load_yaml(source), str(source))
+        return build(cls, source)
 
     def memory_config(self) -> MemoryConfig:
         return MemoryConfig.load(self.memory)
@@ -388,68 +394,14 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
     return {"results": results, "samples": samples_out, **meta}
 
 
-def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
-    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating mappings on the way."""
-    parts = key.split(".")
-    node = cfg
-    for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            node[p] = {}
-        node = node[p]
-    node[parts[-1]] = copy.deepcopy(value)
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description="LOCOMO evaluation: mem0 pipeline, full-context and RAG baselines")
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--data", required=True, help="locomo10.json (or any file in its format)")
-    ap.add_argument("--split", default=None, help="train | validation | dev | test | all (memory_r1 split)")
-    ap.add_argument("--sample-ids", default=None, help="comma-separated sample ids, e.g. conv-30")
-    ap.add_argument("--methods", default=None, help="comma-separated: mem0,full_context,rag")
-    ap.add_argument("--seeds", default=None, help="comma-separated seeds")
-    ap.add_argument("--limit-conversations", type=int, default=None)
-    ap.add_argument("--limit-sessions", type=int, default=None)
-    ap.add_argument("--limit-questions", "--limit", type=int, default=None, help="questions per conversation")
-    ap.add_argument("--output-dir", default=None)
-    ap.add_argument("--name", default=None)
-    ap.add_argument("--no-cache", action="store_true")
-    ap.add_argument("--no-plots", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="dotted config override, value parsed as YAML (e.g. --set rag.k=10); repeatable")
-    args = ap.parse_args(argv)
+    cfg = cli_config(EvalConfig, argv, __doc__)
+    if not cfg.data:
+        raise SystemExit("error: --data PATH/locomo10.json is required (or `data:` in the config)")
+    if not Path(cfg.data).is_file():
+        raise SystemExit(f"error: LOCOMO file not found: {cfg.data}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = EvalConfig.load(args.config)
-    upd: dict[str, Any] = {}
-    if args.split:
-        upd["split"] = args.split
-    if args.sample_ids:
-        upd["sample_ids"] = [s.strip() for s in args.sample_ids.split(",") if s.strip()]
-    if args.methods:
-        upd["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if args.seeds:
-        upd["seeds"] = _ints(args.seeds)
-    for key in ("output_dir", "name"):
-        if getattr(args, key):
-            upd[key] = getattr(args, key)
-    if args.no_cache:
-        upd["cache_dir"] = None
-    if args.no_plots:
-        upd["plots"] = False
-    lim = cfg.limit.model_copy(update={k: v for k, v in (("conversations", args.limit_conversations),
-                                                         ("sessions", args.limit_sessions),
-                                                         ("questions", args.limit_questions)) if v is not None})
-    merged = {**cfg.model_dump(), **upd, "limit": lim.model_dump()}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            ap.error(f"--set expects KEY=VALUE, got {item!r}")
-        set_dotted(merged, key.strip(), yaml.safe_load(value))
-    cfg = EvalConfig.model_validate(merged)
-    out = run_locomo(cfg, args.data)
+    out = run_locomo(cfg, cfg.data)
     print(out["paths"]["markdown_text"])
     print(f"\nresults: {out['paths']['results']}")
     return out

@@ -1,29 +1,33 @@
-"""Manager-level evaluation: how good and how cheap is a memory manager, without LOCOMO's answerer in the loop.
+"""The manager evaluator: how good and how cheap is a memory manager, without LOCOMO's answerer in the loop.
 
-    python -m eval.manager --model smollm2 --data data/synthetic_oracle --split test --limit 200
-    python -m eval.manager --model configs/eval/manager_backend.yaml --data worlds_test.jsonl --limit 5
+    python -m eval.manager --model smollm2 --adapter runs/sft/x --data data/synthetic_oracle/dataset --split test \
+        --limit 200
+    python -m eval.manager --model configs/memory/manager_openai.yaml --data worlds_test.jsonl --limit 5
 
-Two kinds of data:
+Options are config keys (`ManagerEvalConfig`; `--config FILE` plus `--key value` overrides, the grammar of
+`memmgr.settings`). Two kinds of data:
 - trace datasets (data_gen output: columns prompt/stage/label/shown_memories/gold_after...): each recorded manager
-  prompt is answered by the model and scored with `memmgr.scoring` through `train.evaluate.score_row` (the same
-  scorers the GRPO rewards use): JSON validity, op accuracy, per-op precision/recall/F1 and macro-F1, id accuracy,
-  hallucinated-id rate, fact P/R/F1, outcome F1, latency and tokens;
-- synthetic gold worlds (data_gen.worlds JSONL): the whole pipeline runs with the manager, then the final memory
+  prompt is answered by the model (`data_gen.traces.answer_rows`) and scored by `memmgr.scoring.score_row` /
+  `aggregate` (the scorers the GRPO rewards use): JSON validity (lenient and strict), op accuracy, per-op
+  precision/recall/F1 and macro-F1, id accuracy, hallucinated-id rate, fact P/R/F1, outcome F1, latency and tokens;
+- synthetic gold worlds (data_gen.synthetic JSONL): the whole pipeline runs with the manager, then the final memory
   state is scored against the gold state (P/R/F1) and the worlds' QA probes are answered from the memories.
+Prompts: `prompt_style` re-renders the recorded prompts; unset, a trained manager gets the style its manager card
+names (memmgr.manager_card) and an untrained one the prompts as recorded.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from memmgr.qa_metrics import mean, normalize_answer, percentile, token_f1
-from memmgr.scoring import per_op_f1, state_scores
+from memmgr.scoring import aggregate, score_row, state_scores
+from memmgr.settings import ConfigError, Strict
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +41,23 @@ def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed:
     """('worlds', [World]) or ('traces', [row dict]) from a path, a list, or a datasets.Dataset."""
     if isinstance(data, (str, Path)):
         p = Path(data)
+        if not p.exists():
+            raise ConfigError(f"no data at {p}")
         if p.is_file() and p.suffix in (".jsonl", ".json"):
             with p.open(encoding="utf-8") as f:
                 first = next((json.loads(line) for line in f if line.strip()), {})
             if _is_world(first):
-                from data_gen.worlds import load_worlds
+                from data_gen.synthetic import load_worlds
 
                 worlds = load_worlds(p)
                 return "worlds", worlds[:limit] if limit else worlds
-        from train.data import load_traces, mix_stages
+        from data_gen.traces import eval_rows
 
-        ds = load_traces(p)
-        if split not in ds:
-            raise ValueError(f"{p} has no split {split!r} (has {sorted(ds)})")
-        ds = mix_stages(ds[split], 0.5 if limit else None, seed=seed, max_samples=limit)
-        return "traces", list(ds)
+        return "traces", eval_rows(p, split, limit, seed)
     items = list(data)
     if items and _is_world(items[0]):
         if isinstance(items[0], dict):
-            from data_gen.worlds import World
+            from data_gen.synthetic import World
 
             items = [World.model_validate(w) for w in items]
         return "worlds", items[:limit] if limit else items
@@ -66,34 +68,26 @@ def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed:
 def evaluate_traces(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_style: str | None = None,
                     max_tokens: int = 256, progress: bool = True) -> dict[str, Any]:
     """Answer every recorded manager prompt (greedy) and score it against the row's label."""
-    from tqdm import tqdm
+    from data_gen.traces import answer_rows
+    from memmgr.manager_card import resolve_prompt_style
 
-    from memmgr.backends.base import generate_batch
-    from memmgr.prompts import render_messages_for_style
-    from train.evaluate import aggregate, score_row
-
-    prompts = [render_messages_for_style(r["prompt"], r["stage"], prompt_style) if prompt_style else r["prompt"]
-               for r in rows]
-    bs = max(1, int(getattr(backend, "batch_size", 1)))
-    gens, latencies = [], []
-    for i in tqdm(range(0, len(prompts), bs), desc=f"manager {backend.name}", unit="batch", disable=not progress):
-        t0 = time.perf_counter()
-        chunk = generate_batch(backend, prompts[i:i + bs], max_tokens=max_tokens, temperature=0.0)
-        wall = (time.perf_counter() - t0) / max(len(chunk), 1)
-        gens.extend(chunk)
-        # a batched backend reports the batch's latency per item; fall back to the measured share of the wall time
-        latencies.extend(g.latency_s or wall for g in chunk)
+    trained = getattr(backend, "prompt_style", None)
+    style = resolve_prompt_style(prompt_style, trained, backend.name) if (prompt_style or trained) else None
+    t0 = time.perf_counter()
+    gens, latencies = answer_rows(backend, rows, prompt_style=style, max_tokens=max_tokens, progress=progress)
+    wall = time.perf_counter() - t0
     scores = [score_row(r, g.text) for r, g in zip(rows, gens, strict=True)]
     out = aggregate(scores)
-    pairs = [p for s in scores if s["stage"] == "update" for p in s["pairs"]]
-    out["per_op"] = {k: v for k, v in per_op_f1(pairs).items() if k != "macro_f1"} if pairs else {}
+    n_completion = sum(g.completion_tokens for g in gens)
     out.update({
+        "prompt_style": style or "as recorded",
         "latency_p50": percentile(latencies, 50), "latency_p95": percentile(latencies, 95),
         "prompt_tokens_per_call": mean(g.prompt_tokens for g in gens),
         "completion_tokens_per_call": mean(g.completion_tokens for g in gens),
+        "completion_tokens_per_s": n_completion / wall if wall else None,
     })
-    samples = [{"stage": r["stage"], "label": r.get("label"), "output": g.text[:2000], "latency_s": lat,
-                **{k: v for k, v in s.items() if k != "stage"}}
+    samples = [{"pair_id": r.get("pair_id"), "stage": r["stage"], "label": r.get("label"), "output": g.text[:2000],
+                "latency_s": lat, **{k: v for k, v in s.items() if k != "stage"}}
                for r, g, s, lat in zip(rows, gens, scores, latencies, strict=True)]
     return {"metrics": out, "samples": samples}
 
@@ -179,16 +173,31 @@ def evaluate_manager(backend: Any, dataset_or_worlds: Any, limit: int | None = N
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
+class ManagerEvalConfig(Strict):
+    model: str  # backend config YAML, 'module.path:Class', or a model for the transformers backend
+    data: str  # trace dataset (DatasetDict folder / JSONL) or synthetic worlds JSONL
+    adapter: str | None = None
+    split: str = "test"
+    limit: int | None = None  # rows (balanced extract/update) or worlds
+    prompt_style: Literal["teacher", "student"] | None = None  # None = the manager card's, else as recorded
+    max_tokens: int = 256
+    batch_size: int = 8
+    seed: int = 0
+    embedder: Literal["sentence-transformers", "hash"] = "sentence-transformers"
+    cache_dir: str | None = None  # LLM disk cache folder (off by default)
+    name: str | None = None  # task name in the results (default manager_<kind>)
+    output_dir: str = "outputs/eval/manager"
+
+
 def backend_from_arg(model: str, adapter: str | None = None, max_tokens: int = 256, batch_size: int = 8) -> Any:
     """A YAML/JSON BackendConfig file, 'module.path:Class', or a model for the transformers backend."""
     from memmgr.backends import make_backend
     from memmgr.config import BackendConfig
+    from memmgr.settings import build, load_yaml
 
     p = Path(model)
     if p.is_file() and p.suffix in (".yaml", ".yml", ".json"):
-        import yaml
-
-        return make_backend(BackendConfig.model_validate(yaml.safe_load(p.read_text()) or {}))
+        return make_backend(build(BackendConfig, load_yaml(p), str(p)))
     if ":" in model and not p.exists():
         return make_backend(BackendConfig(backend=model, model=model))
     extra: dict[str, Any] = {"batch_size": batch_size}
@@ -211,42 +220,43 @@ WORLD_COLUMNS = (("worlds", "n_worlds", "{:.0f}"), ("state P", "state_precision"
                  ("latency p50 s", "latency_p50", "{:.2f}"))
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description="manager-level evaluation on traces or synthetic worlds")
-    ap.add_argument("--model", required=True, help="backend config YAML, module:Class, or model for transformers")
-    ap.add_argument("--adapter", default=None)
-    ap.add_argument("--data", required=True, help="trace dataset (DatasetDict folder / JSONL) or worlds JSONL")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--limit", type=int, default=None, help="rows (balanced extract/update) or worlds")
-    ap.add_argument("--prompt-style", default=None, choices=["teacher", "student"])
-    ap.add_argument("--max-tokens", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--embedder", default="sentence-transformers", choices=["sentence-transformers", "hash"])
-    ap.add_argument("--cache-dir", default=None, help="LLM disk cache folder (off by default)")
-    ap.add_argument("--output-dir", default="outputs/eval/manager")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    backend = backend_from_arg(args.model, args.adapter, args.max_tokens, args.batch_size)
-    if args.cache_dir:
+def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
+    """Evaluate, write results + samples + Markdown under cfg.output_dir; returns the result with `paths`."""
+    backend = backend_from_arg(cfg.model, cfg.adapter, cfg.max_tokens, cfg.batch_size)
+    if cfg.cache_dir:
         from eval.cache import CachedBackend
 
-        backend = CachedBackend(backend, args.cache_dir)
-    res = evaluate_manager(backend, args.data, args.limit, split=args.split, prompt_style=args.prompt_style,
-                           max_tokens=args.max_tokens, memory_config={"embedder": {"provider": args.embedder}})
+        backend = CachedBackend(backend, cfg.cache_dir)
+    res = evaluate_manager(backend, cfg.data, cfg.limit, split=cfg.split, prompt_style=cfg.prompt_style,
+                           max_tokens=cfg.max_tokens, seed=cfg.seed,
+                           memory_config={"embedder": {"provider": cfg.embedder}})
     from eval.report import write_report
 
-    task = f"manager_{res['kind']}"
-    meta = {"config": {"name": task, **vars(args)}, "backends": {"manager": backend.name}, "data": str(args.data),
+    task = cfg.name or f"manager_{res['kind']}"
+    meta = {"config": {**cfg.model_dump(), "name": task}, "backends": {"manager": backend.name}, "data": cfg.data,
             "cache": backend.stats() if hasattr(backend, "stats") else None, "wall_s": res["wall_s"]}
     cols = TRACE_COLUMNS if res["kind"] == "traces" else WORLD_COLUMNS
-    paths = write_report({task: {**res["metrics"], "n": res["n"]}}, {task: res["samples"]}, meta,
-                         args.output_dir, plots=False, columns=cols)
-    print(paths["markdown_text"])
-    if res["metrics"].get("per_op"):
+    paths = write_report({task: {**res["metrics"], "n": res["n"]}}, {task: res["samples"]}, meta, cfg.output_dir,
+                         plots=False, columns=cols)
+    return {**res, "task": task, "paths": paths}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from memmgr.settings import cli_config
+
+    cfg = cli_config(ManagerEvalConfig, argv, __doc__)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        res = run(cfg)
+    except (ConfigError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(res["paths"]["markdown_text"])
+    per_op = res["metrics"].get("per_op") or {}
+    if per_op:
         print("\nper-op P/R/F1: " + ", ".join(f"{k} {v['precision']:.2f}/{v['recall']:.2f}/{v['f1']:.2f} "
-                                                f"(n={v['support']})" for k, v in res["metrics"]["per_op"].items()))
-    print(f"\nresults: {paths['results']}")
-    return {**res, "paths": paths}
+                                                f"(n={v['support']})" for k, v in per_op.items()))
+    print(f"\nresults: {res['paths']['results']}")
+    return res
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""lm-evaluation-harness-like output: results_<timestamp>.json, samples_<task>.jsonl, a Markdown table, PNG plots.
+"""lm-evaluation-harness-like output: results_<timestamp>.json beside samples_<task>_<timestamp>.jsonl (a re-run
+never overwrites the samples an older results file describes), a Markdown table, PNG plots.
 
 results JSON schema (top level): results {task: metrics (+ per_category, per_seed, costs)}, higher_is_better
-{task: {metric: bool}}, n_samples {task: int}, config, git_hash, memmgr_version, prompt_version, backends, date,
-plus whatever the caller's `meta` holds (data path, cache hits/misses, wall time).
+{task: {metric: bool}}, n_samples {task: int}, versions {task: version of the task's metric definitions}, samples
+{task: samples file name}, config, git_hash, memmgr_version, prompt_version, backends, date, plus whatever the
+caller's `meta` holds (data path, cache hits/misses, wall time).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 from eval.aggregate import HIGHER_IS_BETTER
 
 log = logging.getLogger(__name__)
-RESULTS_SCHEMA_KEYS = ("results", "higher_is_better", "n_samples", "config", "git_hash", "memmgr_version",
-                       "prompt_version", "backends", "date")
+RESULTS_SCHEMA_KEYS = ("results", "higher_is_better", "n_samples", "versions", "samples", "config", "git_hash",
+                       "memmgr_version", "prompt_version", "backends", "date")
+# bumped when a task's metric definitions change, so results files from different definitions are not compared
+TASK_VERSION = "2"
 
 # (column title, metric key, format) for the main Markdown table
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -91,6 +95,8 @@ def write_report(results: dict[str, dict[str, Any]], samples: dict[str, list[dic
         "higher_is_better": {t: {k: v for k, v in HIGHER_IS_BETTER.items() if r.get(k) is not None}
                              for t, r in results.items()},
         "n_samples": {t: len(samples.get(t, [])) or r.get("n") for t, r in results.items()},
+        "versions": {t: TASK_VERSION for t in results},
+        "samples": {t: f"samples_{t}_{stamp}.jsonl" for t in samples},
         "config": meta.get("config"), "git_hash": git_hash(), "memmgr_version": memmgr.__version__,
         "prompt_version": PROMPT_VERSION, "backends": meta.get("backends"), "date": stamp,
         **{k: v for k, v in meta.items() if k not in ("config", "backends")},
@@ -98,7 +104,7 @@ def write_report(results: dict[str, dict[str, Any]], samples: dict[str, list[dic
     paths: dict[str, Any] = {"results": str(out / f"results_{stamp}.json"), "samples": {}, "plots": []}
     Path(paths["results"]).write_text(json.dumps(_jsonable(doc), indent=2, ensure_ascii=False))
     for task, recs in samples.items():
-        p = out / f"samples_{task}.jsonl"
+        p = out / f"samples_{task}_{stamp}.jsonl"
         with p.open("w", encoding="utf-8") as f:
             for r in recs:
                 f.write(json.dumps(_jsonable(r), ensure_ascii=False) + "\n")

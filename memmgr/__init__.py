@@ -4,9 +4,9 @@ into a small model. `import memmgr` stays light: no torch/transformers/trl until
 from memmgr.config import BackendConfig, MemoryConfig
 from memmgr.memory import Memory
 from memmgr.prompts import PROMPT_VERSION
-from memmgr.types import AddResult, ManagerCall, MemoryItem, Message, Op, Rejection, Scope
+from memmgr.types import ManagerCall, MemoryItem, Message, Op, Rejection, Scope
 
 __version__ = "0.1.0"
 
-__all__ = ["PROMPT_VERSION", "AddResult", "BackendConfig", "ManagerCall", "Memory", "MemoryConfig", "MemoryItem",
-           "Message", "Op", "Rejection", "Scope", "__version__"]
+__all__ = ["PROMPT_VERSION", "BackendConfig", "ManagerCall", "Memory", "MemoryConfig", "MemoryItem", "Message", "Op",
+           "Rejection", "Scope", "__version__"]

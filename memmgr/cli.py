@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from memmgr.config import MemoryConfig
+from memmgr.qa_metrics import percentile
 
 
 def _memory(args: argparse.Namespace) -> Any:
@@ -110,14 +111,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 latencies.append(time.perf_counter() - t0)
                 events.update(r["event"] for r in res["results"])
                 reasons.update(r["reason"] for r in res["rejected"])
-    lat = sorted(latencies)
     summary = {
         "conversations": len(convs), "adds": len(latencies), "manager_calls": len(calls),
         "ops_applied": dict(events), "rejections": dict(reasons),
         "memories_stored": sum(len(mem.get_all(user_id=f"{c.conversation_id}:{s}")["results"])
                                for c in convs for s in c.speakers),
-        "add_latency_s": {"p50": lat[len(lat) // 2] if lat else 0.0,
-                          "p95": lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else 0.0},
+        "add_latency_s": {"p50": percentile(latencies, 50) if latencies else 0.0,
+                          "p95": percentile(latencies, 95) if latencies else 0.0},
         "manager_tokens": {"prompt": sum(c.prompt_tokens for c in calls),
                            "completion": sum(c.completion_tokens for c in calls)},
         "invalid_outputs": sum(1 for c in calls if not c.valid),

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from memmgr.settings import Strict as _Strict
+from memmgr.settings import build, load_yaml
 
 
 class BackendConfig(_Strict):
@@ -22,7 +20,8 @@ class BackendConfig(_Strict):
     api_key: str | None = None  # falls back to $OPENAI_API_KEY for the openai backend
     temperature: float = 0.0
     max_tokens: int = 512
-    prompt_style: Literal["teacher", "student"] = "teacher"
+    # None = the style the model was trained with (its manager card, memmgr.manager_card), else "teacher"
+    prompt_style: Literal["teacher", "student"] | None = None
     timeout_s: float = 120.0
     retries: int = 3
     extra: dict[str, Any] = Field(default_factory=dict)
@@ -58,7 +57,6 @@ class PipelineConfig(_Strict):
     summary_every_k: int = 0  # refresh the summary every k pairs; 0 = no summary (ablation: on/off)
     update_mode: Literal["per_fact", "batched"] = "per_fact"
     max_retries: int = 1  # one bounded retry of a manager call whose output did not parse
-    prompt_style: Literal["teacher", "student"] | None = None  # None = the manager's own prompt_style
     dedup_threshold: float = 0.95  # an ADD this similar to a stored memory becomes a NOOP
 
 
@@ -76,5 +74,5 @@ class MemoryConfig(_Strict):
         if isinstance(source, MemoryConfig):
             return source
         if isinstance(source, (str, Path)):
-            source = yaml.safe_load(Path(source).read_text()) or {}
+            return build(cls, load_yaml(source), str(source))
         return cls.model_validate(source)

@@ -91,9 +91,6 @@ class CachedEmbedder:
         return out
 
 
-EMBEDDERS = {"hash": HashEmbedder, "sentence-transformers": SentenceTransformerEmbedder}
-
-
 def make_embedder(cfg: EmbedderConfig) -> Embedder:
     if cfg.provider == "hash":
         inner: Embedder = HashEmbedder(cfg.dim)

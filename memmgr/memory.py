@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from memmgr.backends import make_backend
 from memmgr.backends.base import LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.embed import Embedder, make_embedder
+from memmgr.manager_card import resolve_prompt_style
 from memmgr.pipeline import ResolvedOp, decide_ops, extract_facts, summarize
-from memmgr.sanitize import clean_text
-from memmgr.stores.history import HistoryStore, utcnow
+from memmgr.sanitize import clean_text, norm_text
 from memmgr.stores.qdrant import QdrantIndex
+from memmgr.stores.sqlite import SQLiteStore, utcnow
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection, Scope, human_date, iso, new_id
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,29 @@ TraceHook = Callable[[ManagerCall], None]
 
 
 def text_hash(text: str) -> str:
-    return hashlib.md5(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
+    return hashlib.md5(norm_text(text).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _ApplyContext:
+    """What every op of one manager call is applied with, and the index writes collected for after the commit."""
+
+    scope: Scope
+    call: ManagerCall
+    vectors: dict[str, list[float]]
+    source_ids: list[str]
+    session_date: str
+    metadata: dict[str, Any]
+    upserts: list[tuple[str, list[float], dict[str, str]]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.scope.key()
+
+    @property
+    def actor(self) -> str:
+        return f"{self.call.backend}/{self.call.prompt_style}"
 
 
 def _to_message(m: Message | dict[str, Any], timestamp: datetime | None) -> Message:
@@ -48,12 +72,12 @@ class Memory:
         store = self.config.store
         if store.path:
             os.makedirs(store.path, exist_ok=True)
-        self.db = HistoryStore(os.path.join(store.path, "history.sqlite") if store.path else ":memory:")
+        self.db = SQLiteStore(os.path.join(store.path, "history.sqlite") if store.path else ":memory:")
         self.index = QdrantIndex(self.embedder.dim, path=os.path.join(store.path, "qdrant") if store.path else None,
                                  url=store.url, collection=store.collection)
         self.trace_hooks: list[TraceHook] = list(trace_hooks)
         self._lock = threading.RLock()
-        self.stats: dict[str, int] = {}
+        self._prompt_style: str | None = None
         if store.path or store.url:
             report = self.check_consistency(repair=True)
             if report["missing_vectors"] or report["orphan_vectors"]:
@@ -72,7 +96,13 @@ class Memory:
 
     @property
     def prompt_style(self) -> str:
-        return self.config.pipeline.prompt_style or self.config.manager.prompt_style
+        """The configured `manager.prompt_style`, else the one the manager was trained with (its manager card),
+        else Mem0's teacher prompt; a configured style that contradicts the card is logged as a warning."""
+        if self._prompt_style is None:
+            trained = getattr(self.manager, "prompt_style", None)
+            self._prompt_style = resolve_prompt_style(self.config.manager.prompt_style, trained,
+                                                      getattr(self.manager, "name", "manager"))
+        return self._prompt_style
 
     # ------------------------------------------------------------------------------------------------- add
     def add(self, messages: Sequence[Message | dict[str, Any]] | str, *, user_id: str | None = None,
@@ -118,9 +148,6 @@ class Memory:
     def _emit(self, call: ManagerCall, calls: list[ManagerCall], rejected: list[Rejection]) -> None:
         calls.append(call)
         rejected.extend(call.rejected)
-        with self._lock:
-            for r in call.rejected:
-                self.stats[r.reason] = self.stats.get(r.reason, 0) + 1
         for hook in self.trace_hooks:
             try:
                 hook(call)
@@ -156,46 +183,46 @@ class Memory:
         """Apply validated ops atomically: SQLite (truth + history) in one transaction, then the vector index."""
         texts = [op.text for op in ops if op.event in ("ADD", "UPDATE")]
         vectors = dict(zip(texts, self.embedder.embed(texts))) if texts else {}
-        key = scope.key()
+        ctx = _ApplyContext(scope=scope, call=call, vectors=vectors, source_ids=source_ids,
+                            session_date=session_date, metadata=metadata)
         applied: list[dict[str, Any]] = []
-        upserts: list[tuple[str, list[float], dict[str, Any]]] = []
-        deletes: list[str] = []
-        actor = f"{call.backend}/{call.prompt_style}"
         with self._lock:
             with self.db.transaction() as conn:
                 for op in ops:
-                    result = self._apply_one(conn, op, scope, key, call, vectors, source_ids, session_date, metadata,
-                                             actor, upserts, deletes)
+                    result = self._apply_one(conn, op, ctx)
                     if result is not None:
                         applied.append(result)
             try:
-                self.index.upsert([u[0] for u in upserts], [u[1] for u in upserts], [u[2] for u in upserts])
-                self.index.delete(deletes)
+                self.index.upsert([u[0] for u in ctx.upserts], [u[1] for u in ctx.upserts],
+                                  [u[2] for u in ctx.upserts])
+                self.index.delete(ctx.deletes)
             except Exception:
                 # SQLite already holds the truth; check_consistency() rebuilds the index from it
                 log.exception("vector index write failed; run check_consistency() to repair")
         call.applied = applied
         return applied
 
-    def _apply_one(self, conn: Any, op: ResolvedOp, scope: Scope, key: str, call: ManagerCall,
-                   vectors: dict[str, list[float]], source_ids: list[str], session_date: str,
-                   metadata: dict[str, Any], actor: str, upserts: list, deletes: list) -> dict[str, Any] | None:
+    def _apply_one(self, conn: Any, op: ResolvedOp, ctx: _ApplyContext) -> dict[str, Any] | None:
+        """Write one op inside the open transaction; returns what was applied, or None when it was rejected."""
         def reject(reason: str, detail: str = "") -> None:
-            call.rejected.append(Rejection(stage="update", reason=reason, detail=detail,
-                                           item={"event": op.event, "id": op.small_id, "text": op.text}))
+            ctx.call.rejected.append(Rejection(stage="update", reason=reason, detail=detail,
+                                               item={"event": op.event, "id": op.small_id, "text": op.text}))
 
-        payload = scope.as_filters()
+        def record(memory_id: str, event: str, old: str | None, new: str | None) -> None:
+            self._history(conn, memory_id, event, old, new, ctx.call, ctx.actor, ctx.key, ctx.source_ids)
+
+        payload = ctx.scope.as_filters()
         if op.event == "ADD":
             h = text_hash(op.text)
-            dup = self.db.find_by_hash(conn, key, h) or self._near_duplicate(vectors[op.text], scope)
+            dup = self.db.find_by_hash(conn, ctx.key, h) or self._near_duplicate(ctx.vectors[op.text], ctx.scope)
             if dup:
                 reject("duplicate_memory", f"same as {dup}")
                 return None
-            item = MemoryItem(id=new_id(), memory=op.text, hash=h, created_at=utcnow(), source_ids=source_ids,
-                              session_date=session_date or None, metadata=metadata, **payload)
-            self.db.insert_memory(conn, item, key)
-            self._history(conn, item.id, "ADD", None, op.text, call, actor, key, source_ids)
-            upserts.append((item.id, vectors[op.text], payload))
+            item = MemoryItem(id=new_id(), memory=op.text, hash=h, created_at=utcnow(), source_ids=ctx.source_ids,
+                              session_date=ctx.session_date or None, metadata=ctx.metadata, **payload)
+            self.db.insert_memory(conn, item, ctx.key)
+            record(item.id, "ADD", None, op.text)
+            ctx.upserts.append((item.id, ctx.vectors[op.text], payload))
             return {"id": item.id, "memory": op.text, "event": "ADD"}
         if op.event == "NOOP":
             return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
@@ -206,14 +233,14 @@ class Memory:
             if text_hash(op.text) == text_hash(op.old_text or ""):
                 return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
             merged_sources = list(dict.fromkeys((self.db.get(op.memory_id) or MemoryItem(id="", memory="")).source_ids
-                                                + source_ids))
+                                                + ctx.source_ids))
             self.db.set_memory_text(conn, op.memory_id, op.text, text_hash(op.text), merged_sources)
-            self._history(conn, op.memory_id, "UPDATE", op.old_text, op.text, call, actor, key, source_ids)
-            upserts.append((op.memory_id, vectors[op.text], payload))
+            record(op.memory_id, "UPDATE", op.old_text, op.text)
+            ctx.upserts.append((op.memory_id, ctx.vectors[op.text], payload))
             return {"id": op.memory_id, "memory": op.text, "event": "UPDATE", "previous_memory": op.old_text}
         self.db.mark_deleted(conn, op.memory_id)
-        self._history(conn, op.memory_id, "DELETE", op.old_text, None, call, actor, key, source_ids)
-        deletes.append(op.memory_id)
+        record(op.memory_id, "DELETE", op.old_text, None)
+        ctx.deletes.append(op.memory_id)
         return {"id": op.memory_id, "memory": op.old_text, "event": "DELETE"}
 
     def _history(self, conn: Any, memory_id: str, event: str, old: str | None, new: str | None,
@@ -291,7 +318,6 @@ class Memory:
         with self._lock:
             self.db.reset()
             self.index.reset()
-            self.stats.clear()
 
     def close(self) -> None:
         self.index.close()
@@ -378,17 +404,7 @@ class Memory:
             key = item.scope.key()
             with self._lock:
                 with self.db.transaction() as conn:
-                    if existing:
-                        conn.execute("DELETE FROM memories WHERE id=?", (item.id,))
-                    self.db.insert_memory(conn, item.model_copy(update={"hash": text_hash(item.memory)}), key)
-                    for h in hist:
-                        conn.execute(
-                            "INSERT INTO history (memory_id, call_id, event, old_memory, new_memory, created_at, "
-                            "actor, prompt_version, scope_key, source_ids, reverted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                            (item.id, h.get("call_id"), h.get("event", "ADD"), h.get("old_memory"),
-                             h.get("new_memory"), h.get("created_at", utcnow()), h.get("actor"),
-                             h.get("prompt_version"), key, json.dumps(h.get("source_ids", [])),
-                             int(h.get("reverted", 0))))
+                    self.db.restore_memory(conn, item.model_copy(update={"hash": text_hash(item.memory)}), key, hist)
                 self.index.upsert([item.id], [vec], [item.scope.as_filters()])
             counts["imported"] += 1
         return counts

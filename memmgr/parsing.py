@@ -16,6 +16,7 @@ from typing import Any
 import json_repair
 from pydantic import BaseModel, ValidationError, field_validator
 
+from memmgr.sanitize import norm_text
 from memmgr.types import EVENTS, Op, Rejection
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CH
         if text is None or not text.strip():
             out.rejected.append(Rejection(stage="extract", reason="empty_text", item=_short(item)))
             continue
-        key = " ".join(text.lower().split())
+        key = norm_text(text)
         if key in seen:
             out.rejected.append(Rejection(stage="extract", reason="duplicate", item=text[:200]))
             continue
@@ -256,7 +257,7 @@ def parse_ops(
             touched.add(op.id or "")
         if op.event == "ADD":
             op.id = None
-            added.add(" ".join(op.text.lower().split()))
+            added.add(norm_text(op.text))
         out.ops.append(op)
     return out
 
@@ -273,7 +274,7 @@ def _op_problem(op: Op, shown: set[str], touched: set[str], added: set[str]) -> 
             return "duplicate_id"
     if op.event == "NOOP" and op.id is not None and op.id not in shown and op.id.lower() != "new":
         return "unknown_id"
-    if op.event == "ADD" and " ".join(op.text.lower().split()) in added:
+    if op.event == "ADD" and norm_text(op.text) in added:
         return "duplicate"
     return None
 

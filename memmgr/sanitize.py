@@ -59,6 +59,13 @@ STOPWORDS = frozenset(
     name weekend morning evening night january february march april may june july august september october
     november december monday tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter""".split()
 )
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+    eighteen nineteen twenty""".split())} | {w: 10 * i for i, w in enumerate(
+        "thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
+_DIGITS_RE = re.compile(r"\d+")
+_THOUSANDS_SEP_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
 class Rejected(ValueError):
@@ -80,6 +87,11 @@ def clean_text(text: str) -> str:
     text = "".join(" " if ch in "\t\n\r\x0b\x0c" else ch for ch in text)
     text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROP_CATEGORIES)
     return " ".join(text.split())
+
+
+def norm_text(text: str) -> str:
+    """Lower-cased, whitespace collapsed: the key under which two texts count as the same (dedup, hashes)."""
+    return " ".join(text.lower().split())
 
 
 def words(text: str) -> list[str]:
@@ -129,17 +141,43 @@ def _stem(word: str) -> str:
 
 
 def content_words(text: str) -> list[str]:
-    return [_stem(w) for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+    """Stemmed words that need support; words with digits are left to `numbers`."""
+    return [_stem(w) for w in words(text) if w not in STOPWORDS and not any(ch.isdigit() for ch in w)]
+
+
+def numbers(text: str) -> list[tuple[int, bool]]:
+    """The numbers written with digits in `text` ("10,000" is one number, "3pm" holds 3, "7th" holds 7), each with
+    whether it is part of a date: next to a month name ("7 May", "May 7th"), next to such a number ("12-13 March
+    2022"), or a year from 1900 to 2099."""
+    toks = words(_THOUSANDS_SEP_RE.sub("", text))
+    found = [(i, int(d)) for i, t in enumerate(toks) for d in _DIGITS_RE.findall(t)]
+    dated = {i for i, t in enumerate(toks) if t in _MONTHS}
+    for i, _ in found + found[::-1]:  # forwards then backwards, so chains ("12 13 march") are caught both ways
+        if i - 1 in dated or i + 1 in dated:
+            dated.add(i)
+    return [(n, i in dated or 1900 <= n <= 2099) for i, n in found]
 
 
 def support(text: str, sources: Iterable[str]) -> float:
-    """Fraction of the text's content words (stemmed) that appear in the sources (1.0 when it has none)."""
+    """Fraction of the text's content words (stemmed) and numbers that appear in the sources (1.0 when it has none).
+
+    Numbers must match exactly (as digits in the sources, or as number words up to "ninety"). A date number counts
+    like a content word, so "7 May 2023" resolved from "yesterday" on 8 May 2023 is supported by the session date
+    except for the 7; any other number missing from the sources makes the text ungrounded (0.0): "ran 42 km" is not
+    supported by "ran 10 km".
+    """
+    sources = list(sources)
     cw = content_words(text)
-    if not cw:
+    nums = numbers(text)
+    if not cw and not nums:
         return 1.0
+    known = {n for s in sources for n, _ in numbers(s)} | {_NUMBER_WORDS[w] for s in sources for w in words(s)
+                                                             if w in _NUMBER_WORDS}
+    if any(n not in known and not is_date for n, is_date in nums):
+        return 0.0
     vocab = {_stem(w) for s in sources for w in words(s)}
-    # numbers must match exactly: "7 May 2023" is grounded by a timestamp of 8 May 2023 only via `sources`
-    return sum(1 for w in cw if w in vocab) / len(cw)
+    hits = sum(1 for w in cw if w in vocab) + sum(1 for n, _ in nums if n in known)
+    return hits / (len(cw) + len(nums))
 
 
 def is_prompt_copy(text: str, sources: Iterable[str]) -> bool:

@@ -1,15 +1,18 @@
 """Manager-level scorers. eval/ reports them and train/rewards.py turns them into GRPO rewards: one code path.
 
-All functions are pure and cheap (no model calls): facts are matched by normalised token F1.
+All functions are pure and cheap (no model calls): facts are matched by normalised token F1. `score_row` and
+`aggregate` score answers to recorded manager prompts (data_gen's trace rows): `eval.manager` and the SFT callback
+both call them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
-from memmgr.qa_metrics import token_f1
+from memmgr.qa_metrics import mean, token_f1
 from memmgr.types import EVENTS, Op
 
 FACT_MATCH_THRESHOLD = 0.6
@@ -18,10 +21,6 @@ FACT_MATCH_THRESHOLD = 0.6
 def text_f1(a: str, b: str) -> float:
     """Token F1 of SQuAD/LoCoMo-normalised texts: the same function that scores LOCOMO answers."""
     return token_f1(a, b)
-
-
-def fact_match(pred: str, gold: str, threshold: float = FACT_MATCH_THRESHOLD) -> bool:
-    return text_f1(pred, gold) >= threshold
 
 
 def _greedy_matches(pred: Sequence[str], gold: Sequence[str], threshold: float) -> int:
@@ -156,3 +155,58 @@ def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequ
 
 def state_scores(pred_texts: Sequence[str], gold_texts: Sequence[str]) -> dict[str, float]:
     return set_scores(list(pred_texts), list(gold_texts))
+
+
+# ------------------------------------------------------------------------------ trace rows (eval/ and SFT callback)
+def strict_json(raw: str, stage: str) -> float:
+    """1 if the answer is exactly one JSON object with the stage's key (no prose, no repair needed). The parser is
+    lenient (json-repair, prose around JSON): this is the stricter figure next to its `valid`."""
+    try:
+        obj = json.loads(raw.strip())
+    except ValueError:
+        return 0.0
+    key = "facts" if stage == "extract" else "memory"
+    return float(isinstance(obj, dict) and isinstance(obj.get(key), list))
+
+
+def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
+    """Scores of one completion against a trace row's label (data_gen's schema; stage-dependent)."""
+    strict = strict_json(raw, row["stage"])
+    label = json.loads(row["label"])
+    if row["stage"] == "extract":
+        return {"stage": "extract", "strict_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
+    shown = [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
+    out = {"stage": "update", "strict_valid": strict,
+           **score_update(raw, list(label.get("memory", [])), [i for i, _ in shown])}
+    if row.get("gold_after"):
+        out["outcome_f1"] = outcome_scores(raw, shown, json.loads(row["gold_after"]))["f1"]
+    return out
+
+
+def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean metrics over calls; op macro-F1 and per-op P/R/F1 from the pooled (gold, pred) event pairs."""
+    ex = [s for s in scores if s["stage"] == "extract"]
+    up = [s for s in scores if s["stage"] == "update"]
+    pairs = [p for s in up for p in s["pairs"]]
+    f1 = per_op_f1(pairs) if pairs else {"macro_f1": None}
+    n_pred_ops = sum(s["n_pred"] for s in up)
+    n_halluc = sum(s["hallucinated_ids"] for s in up)
+    return {
+        "n": len(scores), "n_extract": len(ex), "n_update": len(up),
+        "json_validity": mean(s["valid"] for s in scores),
+        "strict_json_validity": mean(s.get("strict_valid", 0.0) for s in scores),
+        "json_validity_extract": mean(s["valid"] for s in ex),
+        "json_validity_update": mean(s["valid"] for s in up),
+        "fact_precision": mean(s["precision"] for s in ex),
+        "fact_recall": mean(s["recall"] for s in ex),
+        "fact_f1": mean(s["f1"] for s in ex),
+        "op_accuracy": mean(s["op_accuracy"] for s in up),
+        "id_accuracy": mean(s["id_accuracy"] for s in up),
+        "op_macro_f1": f1["macro_f1"],
+        "op_f1": {k: v["f1"] for k, v in f1.items() if k != "macro_f1"},
+        "per_op": {k: v for k, v in f1.items() if k != "macro_f1"},
+        "hallucinated_ids": n_halluc,
+        # share of proposed/rejected id-bearing ops that named an id not shown
+        "hallucinated_id_rate": n_halluc / max(n_pred_ops + n_halluc, 1) if up else None,
+        "outcome_f1": mean(s["outcome_f1"] for s in up if "outcome_f1" in s),
+    }

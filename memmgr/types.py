@@ -103,18 +103,6 @@ class ManagerCall(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
 
-class AddResult(BaseModel):
-    results: list[dict[str, Any]] = Field(default_factory=list)
-    rejected: list[Rejection] = Field(default_factory=list)
-    calls: list[ManagerCall] = Field(default_factory=list)
-
-    def rejection_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for r in self.rejected:
-            counts[r.reason] = counts.get(r.reason, 0) + 1
-        return counts
-
-
 def iso(ts: datetime | None) -> str:
     return ts.isoformat() if ts else ""
 

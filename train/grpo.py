@@ -30,10 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from train.args import ConfigError, parse_config, split_config_arg  # noqa: E402
+from memmgr.settings import split_config_arg
+from train.args import ConfigError, parse_config
 
 log = logging.getLogger("train.grpo")
 
@@ -83,7 +81,7 @@ def parse_args(argv: Sequence[str] | None = None, config: str | None = None) -> 
 
 
 def prepare_dataset(script_args: GRPOScriptArguments, seed: int) -> Any:
-    from train.data import load_traces, mix_stages, with_prompt_style
+    from data_gen.traces import load_traces, mix_stages, with_prompt_style
 
     ds = load_traces(script_args.dataset_path)[script_args.train_split]
     ds = ds.filter(lambda st: st in script_args.stages, input_columns="stage")
@@ -140,6 +138,12 @@ def main(script_args: GRPOScriptArguments, grpo_args: Any, model_args: Any) -> d
     wall = time.perf_counter() - t0
     trainer.save_model(grpo_args.output_dir)
     tokenizer.save_pretrained(grpo_args.output_dir)
+    if trainer.is_world_process_zero():  # the prompt style travels with the adapter (memmgr.manager_card)
+        from memmgr.manager_card import write_manager_card
+
+        write_manager_card(grpo_args.output_dir, prompt_style=script_args.prompt_style,
+                           base_model=model_args.model_name_or_path, sft_adapter=script_args.sft_adapter,
+                           trained_by="train/grpo.py", dataset=script_args.dataset_path)
     rewards = [h for h in trainer.state.log_history if "reward" in h]
     n_tokens = trained_tokens(trainer.state.log_history)  # prompts + sampled completions
     summary = {
@@ -161,5 +165,14 @@ def main(script_args: GRPOScriptArguments, grpo_args: Any, model_args: Any) -> d
 
 
 if __name__ == "__main__":
+    from train.args import help_text, wants_help
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(*parse_args())
+    if wants_help(sys.argv[1:]):
+        print(help_text(_types(), __doc__))
+        raise SystemExit(0)
+    try:
+        parsed = parse_args()
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    main(*parsed)

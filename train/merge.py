@@ -4,7 +4,8 @@
 python train/merge.py --adapter runs/sft/smollm2 --out runs/merged/smollm2 [--base smollm2] [--dtype bfloat16]
 ```
 The base defaults to the adapter's `base_model_name_or_path`; GGUF bases are converted first. The tokenizer (with
-the chat template used in training) is copied from the adapter folder when it has one.
+the chat template used in training) and the manager card (memmgr.manager_card: the prompt style) are copied from the adapter
+folder when it has them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 log = logging.getLogger("train.merge")
 
@@ -41,6 +39,10 @@ def merge_adapter(adapter: str, out_dir: str, base: str | None = None, dtype: st
     model.save_pretrained(out, safe_serialization=True)
     tok_src = adapter if (Path(adapter) / "tokenizer_config.json").exists() else base_path
     AutoTokenizer.from_pretrained(tok_src).save_pretrained(out)
+    from memmgr.manager_card import CARD_FILE
+
+    if (Path(adapter) / CARD_FILE).exists():  # the prompt style travels with the merged model too
+        shutil.copy(Path(adapter) / CARD_FILE, out / CARD_FILE)
     (out / "merge_info.json").write_text(json.dumps({"base": base, "base_path": base_path, "adapter": adapter,
                                                      "dtype": dtype}, indent=2))
     log.info("merged %s into %s -> %s", adapter, base_path, out)

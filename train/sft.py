@@ -33,10 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python train/sft.py` / `accelerate launch train/sft.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from train.args import ConfigError, split_config_arg  # noqa: E402
+from memmgr.settings import split_config_arg
+from train.args import ConfigError
 
 log = logging.getLogger("train.sft")
 
@@ -92,7 +90,8 @@ def parse_args(argv: Sequence[str] | None = None, config: str | None = None) -> 
 
 def prepare_datasets(script_args: SFTScriptArguments, seed: int) -> tuple[Any, Any, Any]:
     """(train, eval, raw eval rows for manager metrics) in prompt/completion form under the chosen prompt style."""
-    from train.data import load_traces, mix_stages, to_prompt_completion, with_prompt_style
+    from data_gen.traces import load_traces, mix_stages, with_prompt_style
+    from train.data import to_prompt_completion
 
     dd = load_traces(script_args.dataset_path)
     if script_args.train_split not in dd:
@@ -114,8 +113,10 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
     import torch
     from trl import SFTTrainer
 
-    from train.data import load_traces, prompt_token_stats
-    from train.evaluate import make_manager_metrics_callback
+    from data_gen.traces import load_traces
+    from memmgr.manager_card import write_manager_card
+    from train.callbacks import make_manager_metrics_callback
+    from train.data import prompt_token_stats
     from train.models import (
         load_tokenizer,
         lora_config,
@@ -154,7 +155,7 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
 
     callbacks = []
     if eval_rows:
-        callbacks.append(make_manager_metrics_callback(eval_rows, tokenizer, prompt_style=None,
+        callbacks.append(make_manager_metrics_callback(eval_rows, tokenizer,
                                                        max_tokens=script_args.manager_eval_max_tokens))
     trainer = SFTTrainer(model=model_path, args=training_args, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=lora_config(model_args), callbacks=callbacks)
@@ -165,6 +166,9 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
     wall = time.perf_counter() - t0
     trainer.save_model(training_args.output_dir)
     tokenizer.save_pretrained(training_args.output_dir)
+    if trainer.is_world_process_zero():  # the prompt style travels with the adapter (memmgr.manager_card)
+        write_manager_card(out_dir, prompt_style=script_args.prompt_style, base_model=model_args.model_name_or_path,
+                           trained_by="train/sft.py", dataset=script_args.dataset_path)
     n_tokens = trained_tokens(trainer.state.log_history)
     summary = {
         "model": model_args.model_name_or_path, "model_path": model_path, "train_rows": len(train_ds),
@@ -185,5 +189,7 @@ def main(script_args: SFTScriptArguments, training_args: Any, model_args: Any) -
 
 
 if __name__ == "__main__":
+    from train.args import parse_cli
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(*parse_args())
+    main(*parse_cli(_types, __doc__, prepare=cpu_defaults))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memmgr.backends.base import BackendError, Generation
+from memmgr.manager_card import trained_prompt_style
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class TransformersBackend:
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.to(self.device).eval()
         self.adapter = adapter
+        self.prompt_style = trained_prompt_style(adapter, self.model_path)  # from the manager card, if trained
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.batch_size = max(1, int(batch_size))
@@ -165,6 +167,7 @@ class TransformersBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model_path, self.adapter, self.device = "", None, str(next(model.parameters()).device)
+        self.prompt_style = None
         self.temperature, self.max_tokens, self.batch_size, self.seed = temperature, max_tokens, batch_size, None
         self.name = name
         return self

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memmgr.backends.base import BackendError, Generation
+from memmgr.manager_card import trained_prompt_style
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class VLLMBackend:
 
             self.lora = LoRARequest("memmgr-adapter", 1, adapter)
         self.model_path, self.adapter = model, adapter
+        self.prompt_style = trained_prompt_style(adapter, model)  # from the manager card, if trained
         self.temperature, self.max_tokens = temperature, max_tokens
         self.name = name or f"vllm:{model}" + (f"+{adapter}" if adapter else "")
 

@@ -1,8 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from data_gen import generate as gen
+from data_gen.gates import quality_gates, teacher_schema_ok
 from data_gen.oracle import OracleBackend
 from data_gen.synthetic import generate_worlds
 from memmgr import Memory, MemoryConfig
@@ -141,7 +143,7 @@ def test_extraction_examples_whose_teacher_output_was_all_rejected_are_dropped(t
     ok = {"prompt": [{"role": "user", "content": "a"}], "label": '{"facts": []}', "stage": "extract",
           "split": "train", "teacher_rejected": 0}
     bad = {**ok, "prompt": [{"role": "user", "content": "b"}], "teacher_rejected": 2}
-    kept, dropped = gen.quality_gates([ok, bad], cfg)
+    kept, dropped = quality_gates([ok, bad], cfg)
     assert kept == [ok] and dropped["teacher_output_rejected"] == 1
 
 
@@ -161,26 +163,31 @@ def test_resume_refuses_a_changed_config(tmp_path):
 
 
 def test_teacher_schema_gate():
-    assert gen.teacher_schema_ok('```json\n{"facts": ["Maya lives in Oslo"]}\n```', "extract")
-    assert gen.teacher_schema_ok('Sure! {"memory": [{"id": "0", "event": "NOOP", "text": "x"}]}', "update")
-    assert not gen.teacher_schema_ok("The user's summary is:\n[D1:2] Melanie: Hey", "extract")
-    assert not gen.teacher_schema_ok('["Maya lives in Oslo"]', "extract")  # the parser salvages it; labels don't
-    assert not gen.teacher_schema_ok('{"facts": "Maya lives in Oslo"}', "extract")
-    assert not gen.teacher_schema_ok('{"memory": [{"id": "0"}]}', "update")
-    cfg = _cfg(gen.Path("/nonexistent"), max_noop_fraction=None)
+    assert teacher_schema_ok('```json\n{"facts": ["Maya lives in Oslo"]}\n```', "extract")
+    assert teacher_schema_ok('Sure! {"memory": [{"id": "0", "event": "NOOP", "text": "x"}]}', "update")
+    assert not teacher_schema_ok("The user's summary is:\n[D1:2] Melanie: Hey", "extract")
+    assert not teacher_schema_ok('["Maya lives in Oslo"]', "extract")  # the parser salvages it; labels don't
+    assert not teacher_schema_ok('{"facts": "Maya lives in Oslo"}', "extract")
+    assert not teacher_schema_ok('{"memory": [{"id": "0"}]}', "update")
+    cfg = _cfg(Path("/nonexistent"), max_noop_fraction=None)
     ok = {"prompt": [{"role": "user", "content": "a"}], "label": '{"facts": ["x"]}', "stage": "extract",
           "split": "train", "teacher_rejected": 0, "teacher_schema_ok": True}
     bad = {**ok, "prompt": [{"role": "user", "content": "b"}], "teacher_schema_ok": False}
-    kept, dropped = gen.quality_gates([ok, bad], cfg)
+    kept, dropped = quality_gates([ok, bad], cfg)
     assert kept == [ok] and dropped["teacher_schema"] == 1
 
 
 @pytest.mark.parametrize("name", ["tiny", "synthetic_oracle", "locomo_local"])
 def test_shipped_configs_validate(name):
-    from pathlib import Path
-
     path = Path("configs/data_gen") / f"{name}.yaml"
     header = [ln for ln in path.read_text().splitlines() if ln.startswith("#")]
     assert path.read_text().startswith("#") and any(f"--config {path}" in ln for ln in header)
     cfg = gen.load_config(str(path), ["--seed", "3"])
     assert cfg.seed == 3 and cfg.output_dir.startswith("data/")
+
+
+def test_cli_config_errors_are_one_line():
+    with pytest.raises(SystemExit, match=r"^error: .*unknown key 'sourc'"):
+        gen.main(["--config", "configs/data_gen/tiny.yaml", "--sourc.x", "1"])
+    with pytest.raises(SystemExit, match=r"^error: config file not found"):
+        gen.main(["--config", "configs/data_gen/nope.yaml"])

@@ -146,10 +146,20 @@ def test_limits_drop_questions_beyond_ingested_sessions(tmp_path, data):
 
 def test_cli_on_shared_dev_split(tmp_path, locomo_dev_path, capsys):
     out = main(["--config", "configs/eval/tiny.yaml", "--data", locomo_dev_path, "--split", "validation",
-                "--limit-sessions", "1", "--limit-questions", "3", "--methods", "rag,full_context",
-                "--output-dir", str(tmp_path), "--no-cache", "--set", "rag.k=3", "--set", "memory.pipeline.top_s=4"])
+                "--limit.sessions", "1", "--limit.questions", "3", "--methods", "rag,full_context",
+                "--output_dir", str(tmp_path), "--cache_dir", "null", "--rag.k=3", "--memory.pipeline.top_s", "4"])
     assert out["config"]["rag"]["k"] == 3 and out["config"]["memory"]["pipeline"]["top_s"] == 4
     assert all(len(r["retrieved"]) == 3 for r in out["samples"]["locomo_rag"])
     assert out["conversations"] == ["conv-30"]
     assert out["results"]["locomo_rag"]["n"] == 3
     assert "| locomo_rag |" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    for argv, needle in ((["--config", "configs/eval/tiny.yaml", "--rag.kk", "3"], "did you mean 'rag.k'"),
+                         (["--config", "configs/eval/nope.yaml"], "config file not found"),
+                         (["--config", "configs/eval/tiny.yaml"], "--data"),
+                         (["--config", "configs/eval/tiny.yaml", "--data", str(tmp_path / "x.json")], "not found")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert needle in str(e.value) and "\n" not in str(e.value)

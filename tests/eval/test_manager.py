@@ -52,7 +52,7 @@ def test_traces_perfect_vs_sloppy():
 
 def test_worlds_oracle_manager_recovers_gold_state():
     from data_gen.oracle import OracleBackend
-    from data_gen.worlds import generate_worlds
+    from data_gen.synthetic import generate_worlds
 
     worlds = generate_worlds(2, seed=0, split="test", n_sessions=(2, 3))
     gold_answerer = ScriptedBackend(lambda m: next((q["answer"] for w in worlds for q in w.qa
@@ -70,12 +70,12 @@ def test_worlds_oracle_manager_recovers_gold_state():
 
 
 def test_cli_on_worlds_file(tmp_path, capsys):
-    from data_gen.worlds import generate_worlds, save_worlds
+    from data_gen.synthetic import generate_worlds, save_worlds
 
     path = tmp_path / "worlds.jsonl"
     save_worlds(generate_worlds(1, seed=1, split="test", n_sessions=(2, 2)), path)
     out = main(["--model", "tests.helpers:ScriptedBackend", "--data", str(path), "--embedder", "hash",
-                "--output-dir", str(tmp_path / "out")])
+                "--output_dir", str(tmp_path / "out")])
     assert out["kind"] == "worlds"
     doc = json.loads(open(out["paths"]["results"]).read())
     assert doc["results"]["manager_worlds"]["n_worlds"] == 1

@@ -51,7 +51,9 @@ def _row_to_item(row: sqlite3.Row) -> MemoryItem:
     return MemoryItem(**{k: d[k] for k in d if k in MemoryItem.model_fields})
 
 
-class HistoryStore:
+class SQLiteStore:
+    """Memories (with provenance), their append-only history and per-scope conversation state, in one database."""
+
     def __init__(self, path: str = ":memory:"):
         self.path = path
         self._lock = threading.RLock()
@@ -164,6 +166,22 @@ class HistoryStore:
 
     def mark_reverted(self, conn: sqlite3.Connection, seq: int) -> None:
         conn.execute("UPDATE history SET reverted=1 WHERE seq=?", (seq,))
+
+    # ------------------------------------------------------------------------------------------ import/export
+    def restore_memory(self, conn: sqlite3.Connection, item: MemoryItem, scope_key: str,
+                       history: list[dict[str, Any]]) -> None:
+        """Write an exported memory under its own id (replacing a row with that id) and append its exported
+        history rows as they were (timestamps, actors and revert flags kept)."""
+        conn.execute("DELETE FROM memories WHERE id=?", (item.id,))
+        self.insert_memory(conn, item, scope_key)
+        for h in history:
+            conn.execute(
+                "INSERT INTO history (memory_id, call_id, event, old_memory, new_memory, created_at, actor, "
+                "prompt_version, scope_key, source_ids, reverted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (item.id, h.get("call_id"), h.get("event", "ADD"), h.get("old_memory"), h.get("new_memory"),
+                 h.get("created_at", utcnow()), h.get("actor"), h.get("prompt_version"), scope_key,
+                 json.dumps(h.get("source_ids", [])), int(h.get("reverted", 0))),
+            )
 
     # ------------------------------------------------------------------------------------ conversation state
     def get_state(self, scope_key: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Manager metrics used for the before/after experiment: scored with memmgr.scoring, aggregated per stage."""
+"""The manager evaluator on trace rows: answered by data_gen.traces.answer_rows, scored with memmgr.scoring."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from eval.manager import evaluate_traces
+from experiments.report import write_report
 from memmgr.prompts import extraction_output, update_output
-from train.evaluate import aggregate, evaluate_backend, score_row
-from train.experiment import table
+from memmgr.scoring import aggregate, score_row
 
 
 class Scripted:
@@ -34,18 +35,19 @@ def _rows():
 
 def test_perfect_answers_score_perfectly():
     rows = _rows()
-    res = evaluate_backend(Scripted([r["label"] for r in rows]), rows, progress=False)
+    out = evaluate_traces(Scripted([r["label"] for r in rows]), rows, progress=False)
+    res = out["metrics"]
     assert res["json_validity"] == 1.0 and res["fact_f1"] == 1.0 and res["op_accuracy"] == 1.0
     assert res["op_macro_f1"] == 1.0 and res["hallucinated_id_rate"] == 0.0 and res["outcome_f1"] == 1.0
     assert res["prompt_tokens_per_call"] == 10 and res["strict_json_validity"] == 1.0
-    assert len(res["outputs"]) == len(rows)
+    assert len(out["samples"]) == len(rows) and res["completion_tokens_per_s"] > 0
 
 
 def test_invalid_and_hallucinated_answers():
     rows = _rows()
     bad_upd = json.dumps({"memory": [{"id": "9", "text": "x", "event": "UPDATE"}]})
     answers = ["not json" if r["stage"] == "extract" else bad_upd for r in rows]
-    res = evaluate_backend(Scripted(answers), rows, progress=False)
+    res = evaluate_traces(Scripted(answers), rows, progress=False)["metrics"]
     assert res["json_validity_extract"] == 0.0 and res["json_validity_update"] == 1.0
     assert res["hallucinated_id_rate"] == 1.0 and res["fact_f1"] == 0.0
     assert res["strict_json_validity"] == 0.5
@@ -57,7 +59,7 @@ def test_score_row_partial_extraction():
     assert s["precision"] == 1.0 and s["recall"] == 0.5
 
 
-def test_aggregate_macro_f1_and_table():
+def test_aggregate_macro_f1_and_table(tmp_path):
     shown = json.dumps([["0", "Sam has a cat"]])
     row = {"stage": "update", "label": update_output([{"event": "DELETE", "id": "0", "text": "Sam has a cat"}]),
            "shown_memories": shown, "gold_after": json.dumps([])}
@@ -66,4 +68,29 @@ def test_aggregate_macro_f1_and_table():
     agg = aggregate([right, wrong])
     assert agg["op_accuracy"] == pytest.approx(0.5) and agg["outcome_f1"] == pytest.approx(0.5)
     assert 0.0 < agg["op_macro_f1"] < 1.0
-    assert "| sft |" in table({"sft": agg})
+    summary = {"model": "m", "machine": "cpu", "memmgr_version": "0", "prompt_version": "p", "sft_eval": agg}
+    assert "| sft |" in write_report(tmp_path, summary).read_text()
+
+
+def test_trained_prompt_style_is_used_unless_configured(caplog):
+    """A backend whose manager card says student is evaluated under the student prompt; an explicit teacher style
+    wins with a warning (memmgr.manager_card)."""
+    rows = _rows()
+    seen = []
+
+    class Student(Scripted):
+        prompt_style = "student"
+
+        def generate(self, messages, **kw):
+            seen.append(messages[0]["content"])
+            return super().generate(messages, **kw)
+
+    from memmgr.prompts import EXTRACTION_SYSTEM_STUDENT, UPDATE_SYSTEM_STUDENT
+
+    out = evaluate_traces(Student([r["label"] for r in rows]), rows, progress=False)
+    assert out["metrics"]["prompt_style"] == "student"
+    assert all(s in (EXTRACTION_SYSTEM_STUDENT, UPDATE_SYSTEM_STUDENT) or s.startswith(
+        (EXTRACTION_SYSTEM_STUDENT[:40], UPDATE_SYSTEM_STUDENT[:40])) for s in seen)
+    with caplog.at_level("WARNING"):
+        out = evaluate_traces(Student([r["label"] for r in rows]), rows, prompt_style="teacher", progress=False)
+    assert out["metrics"]["prompt_style"] == "teacher" and "trained with the student prompt" in caplog.text

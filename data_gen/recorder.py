@@ -1,0 +1,99 @@
+"""From manager calls to labelled examples: `run_unit` feeds one conversation through the real pipeline with a
+teacher and records every manager call (`mem.trace_hooks`); `call_to_examples` turns one valid extract/update
+call into one row per configured prompt style (columns listed in data_gen/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from data_gen.gates import teacher_schema_ok
+from data_gen.sources import make_memory, make_teacher
+from memmgr.prompts import PROMPT_VERSION, render_messages_for_style
+from memmgr.scoring import apply_ops_to_snapshot
+from memmgr.types import ManagerCall, Op
+
+if TYPE_CHECKING:
+    from data_gen.generate import GenerateConfig
+
+
+def _label_ops(call: ManagerCall) -> list[dict[str, Any]]:
+    """The teacher's validated ops (small ids) minus any the pipeline rejected later (grounding, caps...)."""
+    rejected = {(r.item.get("event"), r.item.get("id"), r.item.get("text")) for r in call.rejected
+                if isinstance(r.item, dict)}
+    ops = []
+    for op in (call.parsed or {}).get("memory", []):
+        if (op["event"], op.get("id"), op["text"]) in rejected:
+            continue
+        ops.append({k: v for k, v in op.items() if v is not None})
+    return ops
+
+
+def call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfig) -> list[dict[str, Any]]:
+    """The example rows of one manager call (none for invalid calls and for stages other than extract/update)."""
+    if call.stage not in ("extract", "update") or not call.valid:
+        return []
+    from memmgr.prompts import extraction_output, update_output
+
+    shown = [list(x) for x in call.context.get("shown", [])]
+    if call.stage == "extract":
+        label = extraction_output(call.context.get("facts", []))
+        gold_after = ""
+    else:
+        ops = _label_ops(call)
+        label = update_output(ops)
+        after = apply_ops_to_snapshot(shown, [Op(event=o["event"], id=None if o["event"] == "ADD" else o.get("id"),
+                                                 text=o.get("text", "")) for o in ops])
+        gold_after = json.dumps(after, ensure_ascii=False)
+    teacher = "oracle" if cfg.teacher == "oracle" else call.backend
+    out = []
+    for style in cfg.prompt_styles:
+        prompt = render_messages_for_style(call.messages, call.stage, style)
+        completion = [{"role": "assistant", "content": label}]
+        out.append({
+            "messages": prompt + completion, "prompt": prompt, "completion": completion, "stage": call.stage,
+            "label": label, "shown_memories": json.dumps(shown, ensure_ascii=False),
+            "source_texts": json.dumps(call.context.get("source_texts", []), ensure_ascii=False),
+            "gold_after": gold_after, "conversation_id": unit["id"], "pair_id": str(call.context.get("pair_id", "")),
+            "teacher": teacher, "teacher_raw": call.raw_output[:4000], "prompt_version": PROMPT_VERSION,
+            "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
+            "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+            "teacher_rejected": len(call.rejected),
+            "teacher_schema_ok": teacher_schema_ok(call.raw_output or "", call.stage),
+        })
+    return out
+
+
+def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) -> tuple[list[dict], dict]:
+    """Feed one conversation through the pipeline; returns its examples and usage."""
+    teacher = make_teacher(cfg, unit, shared)
+    mem = make_memory(cfg, teacher)
+    calls: list[ManagerCall] = []
+    mem.trace_hooks.append(calls.append)
+    if "world" in unit:
+        w = unit["world"]
+        feed = [(p.messages, w.user_id, p.pair_id) for p in w.pairs]
+    else:
+        conv = unit["conversation"]
+        # one memory scope per conversation: a second scope per speaker (Mem0's LOCOMO eval) would see the very
+        # same prompts, paying the teacher twice for duplicate examples
+        feed = [(msgs, conv.conversation_id, f"{conv.conversation_id}:{i}")
+                for i, (msgs, _ts) in enumerate(conv.message_pairs(cfg.source.max_sessions))]
+    if cfg.source.max_pairs:
+        feed = feed[: cfg.source.max_pairs]
+    for msgs, user_id, pair_id in feed:
+        texts = [f"{m.name or m.role}: {m.content}" for m in msgs]
+        mem.add(msgs, user_id=user_id, timestamp=msgs[0].timestamp,
+                trace_context={"pair_id": pair_id, "source_texts": texts, "conversation_id": unit["id"]})
+    mem.close()
+    examples = [ex for c in calls for ex in call_to_examples(c, unit, cfg)]
+    usage = {"calls": len(calls), "prompt_tokens": sum(c.prompt_tokens for c in calls),
+             "completion_tokens": sum(c.completion_tokens for c in calls),
+             "invalid": sum(1 for c in calls if not c.valid),
+             "rejections": dict(Counter(r.reason for c in calls for r in c.rejected)),
+             # oracle fallbacks: gold target not among the shown memories / a prompt the gold does not cover
+             "oracle_missing_targets": getattr(teacher, "missing_targets", 0),
+             "oracle_unknown_prompts": getattr(teacher, "unknown_prompts", 0)}
+    return examples, usage

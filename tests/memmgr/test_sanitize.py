@@ -1,0 +1,45 @@
+"""Token grounding (`support` / `check_grounded`): numbers must appear in the source turns or the session date."""
+
+import pytest
+
+from memmgr.sanitize import Rejected, check_grounded, norm_text, numbers, support
+
+TURNS = ["Maya: I ran 10 km this morning, my best time yet!", "8 May 2023"]
+
+
+def test_wrong_number_is_not_grounded():
+    assert support("Maya ran 10 km", TURNS) == 1.0
+    assert support("Maya ran 42 km", TURNS) == 0.0
+    assert support("Maya ran 42km", TURNS) == 0.0
+    with pytest.raises(Rejected) as e:
+        check_grounded("Maya ran 42 km", TURNS, min_support=0.5)
+    assert e.value.reason == "ungrounded"
+
+
+def test_same_number_is_grounded_however_written():
+    check_grounded("Maya ran 10 km", TURNS, min_support=0.5)
+    check_grounded("Maya ran 10km", TURNS, min_support=0.5)
+    assert support("Maya has 2 cats", ["Maya: I have two cats"]) == 1.0
+    assert support("Maya earns 10000 a month", ["Maya: I earn 10,000 a month"]) == 1.0
+
+
+def test_date_numbers_from_the_session_date_are_grounded():
+    assert support("Maya ran 10 km on 8 May 2023", TURNS) == 1.0
+    check_grounded("Maya ran 10 km on 8 May 2023", TURNS, min_support=0.5)
+
+
+def test_resolved_relative_date_is_partly_supported_not_rejected():
+    # "yesterday" on 8 May 2023 is resolved to 7 May 2023, as the extraction prompt asks
+    sources = ["Maya: I went hiking yesterday.", "8 May 2023"]
+    score = support("Maya went hiking on 7 May 2023", sources)
+    assert 0.5 <= score < 1.0
+    check_grounded("Maya went hiking on 7 May 2023", sources, min_support=0.5)
+
+
+def test_numbers_marks_dates():
+    assert numbers("Sam ran 21 km on 12-13 March 2022") == [(21, False), (12, True), (13, True), (2022, True)]
+    assert numbers("May 7th, at 3pm") == [(7, True), (3, False)]
+
+
+def test_norm_text():
+    assert norm_text("  Maya\tLIVES \n in Lisbon ") == "maya lives in lisbon"
