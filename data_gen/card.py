@@ -34,7 +34,8 @@ def build_dataset(examples: list[dict], out: Path, cfg: GenerateConfig, meta: di
 
 def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
     """Markdown card: source, teacher, prompt version, usage, oracle fallbacks, per-split counts and op mix."""
-    teacher = "oracle (synthetic gold)" if cfg.teacher == "oracle" else f"{cfg.teacher.backend}:{cfg.teacher.model}"
+    teacher = {"oracle": "oracle (synthetic gold)", "observations": "observations (LOCOMO annotations)"}.get(
+        cfg.teacher) if isinstance(cfg.teacher, str) else f"{cfg.teacher.backend}:{cfg.teacher.model}"
     lines = ["# memmgr manager traces", "", f"- source: {cfg.source.kind}", f"- teacher: {teacher}",
              f"- prompt version: {PROMPT_VERSION}; prompt styles: {', '.join(cfg.prompt_styles)}",
              f"- wall time: {stats.get('wall_s', 0):.1f} s; dropped: {stats.get('dropped')}",
@@ -42,7 +43,9 @@ def dataset_card(stats: dict[str, Any], cfg: GenerateConfig) -> str:
              f"tokens: {stats.get('prompt_tokens', 0)} prompt + {stats.get('completion_tokens', 0)} completion; "
              f"teacher rejections: {stats.get('teacher_rejections')}",
              f"- oracle fallbacks: {stats.get('oracle_missing_targets', 0)} targets not shown, "
-             f"{stats.get('oracle_unknown_prompts', 0)} prompts without gold", "",
+             f"{stats.get('oracle_unknown_prompts', 0)} prompts without gold",
+             f"- teacher decisions: {stats.get('teacher_decisions') or '-'}; undecided calls dropped: "
+             f"{stats.get('undecided_calls_dropped', 0)}", "",
              "Load with `datasets.load_from_disk('<dir>/dataset')` or "
              "`load_dataset('json', data_files={'train': '<dir>/train.jsonl', ...})`.", "",
              "| split | conversations | examples | extract | update | ADD | UPDATE | DELETE | NOOP |",

@@ -57,9 +57,19 @@ class SourceConfig(Strict):
     split_of: dict[str, str] = Field(default_factory=lambda: {"conv-26": "train", "conv-30": "validation"})
 
 
+class ObservationRule(Strict):
+    """Thresholds of the `observations` teacher's update rule (data_gen/observations.py)."""
+
+    # a shown memory is about the same thing as the fact when both hold (memmgr.scoring.match_facts)
+    sim: float = 0.5  # embedding cosine >=
+    overlap: float = 0.6  # content-word overlap coefficient >=
+
+
 class GenerateConfig(Strict):
     source: SourceConfig = Field(default_factory=SourceConfig)
-    teacher: BackendConfig | Literal["oracle"] = "oracle"
+    # oracle: gold of synthetic worlds; observations: LOCOMO's annotations (LOCOMO source); or any backend
+    teacher: BackendConfig | Literal["oracle", "observations"] = "oracle"
+    observation_rule: ObservationRule = Field(default_factory=ObservationRule)
     embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig(provider="hash"))
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     guards: GuardConfig = Field(default_factory=GuardConfig)
@@ -79,7 +89,7 @@ class GenerateConfig(Strict):
         rebalancing run over all shards at the end, so changing them (or concurrency, cost) keeps the shards."""
         from data_gen.synthetic import GENERATOR_VERSION
 
-        keep = self.model_dump(mode="json", include={"source", "teacher", "embedder", "pipeline", "guards",
+        keep = self.model_dump(mode="json", include={"source", "teacher", "observation_rule", "embedder", "pipeline", "guards",
                                                      "prompt_styles", "seed", "self_consistency",
                                                      "self_consistency_temperature"})
         keep.update(prompt_version=PROMPT_VERSION, generator_version=GENERATOR_VERSION)
@@ -141,7 +151,9 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
             "completion_tokens": sum(u["completion_tokens"] for u in usage),
             "teacher_rejections": dict(sum((Counter(u["rejections"]) for u in usage), Counter())),
             "oracle_missing_targets": sum(u.get("oracle_missing_targets", 0) for u in usage),
-            "oracle_unknown_prompts": sum(u.get("oracle_unknown_prompts", 0) for u in usage)}
+            "oracle_unknown_prompts": sum(u.get("oracle_unknown_prompts", 0) for u in usage),
+            "undecided_calls_dropped": sum(u.get("undecided_calls_dropped", 0) for u in usage),
+            "teacher_decisions": dict(sum((Counter(u.get("teacher_decisions") or {}) for u in usage), Counter()))}
     stats = build_dataset(examples, out, cfg, meta)
     log.info("wrote %s: %s", out, json.dumps(stats["splits"]))
     return stats

@@ -88,12 +88,16 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
         mem.add(msgs, user_id=user_id, timestamp=msgs[0].timestamp,
                 trace_context={"pair_id": pair_id, "source_texts": texts, "conversation_id": unit["id"]})
     mem.close()
-    examples = [ex for c in calls for ex in call_to_examples(c, unit, cfg)]
+    keep = getattr(teacher, "keep", None)  # a teacher may refuse to label a call (observations: undecidable rule)
+    kept = [c for c in calls if keep is None or keep(c.messages)]
+    examples = [ex for c in kept for ex in call_to_examples(c, unit, cfg)]
     usage = {"calls": len(calls), "prompt_tokens": sum(c.prompt_tokens for c in calls),
              "completion_tokens": sum(c.completion_tokens for c in calls),
              "invalid": sum(1 for c in calls if not c.valid),
              "rejections": dict(Counter(r.reason for c in calls for r in c.rejected)),
              # oracle fallbacks: gold target not among the shown memories / a prompt the gold does not cover
              "oracle_missing_targets": getattr(teacher, "missing_targets", 0),
-             "oracle_unknown_prompts": getattr(teacher, "unknown_prompts", 0)}
+             "oracle_unknown_prompts": getattr(teacher, "unknown_prompts", 0),
+             "undecided_calls_dropped": len(calls) - len(kept),
+             "teacher_decisions": getattr(teacher, "decisions", {})}
     return examples, usage

@@ -58,6 +58,13 @@ def make_teacher(cfg: GenerateConfig, unit: dict[str, Any], shared: dict[str, An
         from data_gen.oracle import OracleBackend
 
         return OracleBackend([unit["world"]])
+    if cfg.teacher == "observations":
+        if "conversation" not in unit:
+            raise ValueError("the observations teacher needs a LOCOMO source (source.kind: locomo)")
+        from data_gen.observations import ObservationsTeacher
+
+        rule = cfg.observation_rule
+        return ObservationsTeacher(unit["conversation"], shared_embedder(cfg), sim=rule.sim, overlap=rule.overlap)
     if "backend" not in shared:  # one model instance for all units (loading is the expensive part)
         from memmgr.backends import make_backend
 

@@ -79,12 +79,21 @@ def mix_stages(ds: Any, extract_fraction: float | None, seed: int = 0, max_sampl
     return ds.select(keep)
 
 
-def eval_rows(path: str | Path, split: str, limit: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Rows of one split for evaluation: all of them, or `limit` rows balanced between the two stages."""
+def eval_rows(path: str | Path, split: str, limit: int | None = None, seed: int = 0,
+              source: str | None = None) -> list[dict[str, Any]]:
+    """Rows of one split for evaluation: all of them, or `limit` rows balanced between the two stages; only those
+    of one `source` of a mixed dataset (its `mix_source` column, data_gen.mix) when given."""
     dd = load_traces(path)
     if split not in dd:
         raise ValueError(f"{path} has no split {split!r} (has {sorted(dd)})")
-    return list(mix_stages(dd[split], 0.5 if limit else None, seed=seed, max_samples=limit))
+    ds = dd[split]
+    if source is not None:
+        if "mix_source" not in ds.column_names:
+            raise ValueError(f"{path} is not a mixed dataset (no mix_source column): drop `source`")
+        ds = ds.filter(lambda s: s == source, input_columns="mix_source")
+        if not len(ds):
+            raise ValueError(f"{path} split {split!r} has no rows of source {source!r}")
+    return list(mix_stages(ds, 0.5 if limit else None, seed=seed, max_samples=limit))
 
 
 def with_prompt_style(ds: Any, style: str) -> Any:

@@ -109,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ab = cli_config(AblationConfig, argv, __doc__)  # --config FILE [--data PATH] [--output_dir DIR] [--key value]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = run_ablation(ab, ab.data)
-    print(out["paths"]["markdown_text"])
-    print(f"\nresults: {out['paths']['results']}")
+    from eval.report import print_paths
+
+    print_paths(out["paths"])
     return out
 
 

@@ -9,8 +9,11 @@ Every option is a key of `EvalConfig` (`--key value`, dotted for nested keys, th
 Ingestion follows Mem0's own LOCOMO evaluation: each speaker is a user with their own memory scope, the other
 speaker's turns are the counterpart; message pairs are fed in order with the session date-time as timestamp;
 image captions are part of the turn text. Answering searches the top-k memories of each speaker and asks the
-answerer with memmgr's Mem0-style answer prompt (memories shown with their dates). Results land in
-`<output_dir>/<name>/` (see eval/report.py).
+answerer with memmgr's Mem0-style answer prompt (memories shown with their dates). When the data carries LOCOMO's
+`observation` annotations, the stored memories are also scored against them (eval/transfer.py: evidence coverage,
+observation recall, memory match rate; `transfer.*` keys), beside two references computed the same way
+(`transfer_store_every_turn`, `transfer_rag_chunks` rows). Results land in `<output_dir>/<name>/` (see
+eval/report.py).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from eval import transfer
 from eval.aggregate import combine_seeds, summarize
 from eval.locomo_data import Sample, limit_sample, load_samples, select_split
+from eval.transfer import TransferConfig
 from memmgr import prompts
 from memmgr.answer import answer_messages
 from memmgr.config import BackendConfig, MemoryConfig
@@ -68,6 +73,7 @@ class EvalConfig(Strict):
     sample_ids: list[str] | None = None
     categories: list[int] = Field(default_factory=lambda: [1, 2, 3, 4])  # add 5 to score adversarial questions
     limit: LimitConfig = Field(default_factory=LimitConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)  # memories vs LOCOMO observations
     seeds: list[int] = Field(default_factory=lambda: [0])
     answer_max_tokens: int = 32
     judge_max_tokens: int = 16
@@ -201,6 +207,12 @@ class Mem0Method:
         self.costs["memories"] = sum(len(self.memory.get_all(user_id=self.scope(s))["results"])
                                      for s in conv.speakers)
 
+    def memory_scopes(self) -> list[tuple[list[dict[str, Any]], list[str]]]:
+        """Each speaker's stored memories ({"text", "source_ids"}), for eval.transfer."""
+        return [([{"text": m["memory"], "source_ids": m.get("source_ids") or []}
+                  for m in self.memory.get_all(user_id=self.scope(s))["results"]], [s])
+                for s in self.sample.conversation.speakers]
+
     def retrieve(self, question: str) -> tuple[list[dict[str, str]], list[dict[str, Any]], float]:
         a, b = self.sample.conversation.speakers
         t0 = time.perf_counter()
@@ -298,8 +310,9 @@ def score_record(qa: Any, prediction: str, retrieved: list[dict[str, Any]], meth
 
 
 def run_method(cfg: EvalConfig, method: str, sample: Sample, *, seed: int, backends: Backends, embedder: Any,
-               progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Ingest one conversation with one method and answer its questions; returns (records, costs)."""
+               progress: bool = True, transfer_embedder: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Ingest one conversation with one method and answer its questions; returns (records, costs). With a
+    `transfer_embedder` and observations, mem0's costs carry `transfer` (eval.transfer counts and rates)."""
     from tqdm import tqdm
 
     answerer, judge = backends.get("answerer", seed), backends.get("judge", seed)
@@ -310,6 +323,9 @@ def run_method(cfg: EvalConfig, method: str, sample: Sample, *, seed: int, backe
     else:
         runner = RagMethod(cfg, sample, embedder)
     runner.ingest(progress)
+    if method == "mem0" and transfer_embedder is not None and sample.observations:
+        runner.costs["transfer"] = transfer.conversation_transfer(sample, runner.memory_scopes(),
+                                                                  transfer_embedder, cfg.transfer)
     records = []
     for qa in tqdm(sample.qa, desc=f"{method} {sample.sample_id} answer", unit="q", disable=not progress):
         messages, retrieved, search_s = runner.retrieve(qa.question)
@@ -352,6 +368,35 @@ def prepare_samples(cfg: EvalConfig, data: str | Path) -> list[Sample]:
                          categories=set(cfg.categories)) for s in samples]
 
 
+def transfer_references(cfg: EvalConfig, samples: Sequence[Sample], embedder: Any) -> dict[str, dict[str, Any]]:
+    """The reference rows: every ingested turn stored verbatim (a memory of its speaker), and RAG's chunks (shared
+    by both speakers), scored against the observations like mem0's memories. No manager: 0 manager tokens."""
+    rows: dict[str, list[dict[str, Any]]] = {"transfer_store_every_turn": [], "transfer_rag_chunks": []}
+    for s in samples:
+        if not s.observations:
+            continue
+        chunks = [{"text": c["text"], "source_ids": c["source_ids"]} for c in RagMethod(cfg, s, embedder).chunks]
+        for task, scopes in (("transfer_store_every_turn", transfer.store_every_turn_scopes(s)),
+                             ("transfer_rag_chunks", [(chunks, list(s.conversation.speakers))])):
+            rows[task].append({"conversation_id": s.sample_id,
+                               **transfer.conversation_transfer(s, scopes, embedder, cfg.transfer)})
+    no_manager = {"manager_calls": 0, "manager_prompt_tokens": 0, "manager_completion_tokens": 0}
+    return {task: {**transfer.pool(per_conv), **no_manager, "per_conversation": per_conv}
+            for task, per_conv in rows.items() if per_conv}
+
+
+def _transfer_embedder(cfg: EvalConfig, samples: Sequence[Sample], embedder: Any, data: Any) -> Any:
+    """The embedder of the transfer match, or None when the metric is off or the data has no observations."""
+    from memmgr.embed import make_embedder
+
+    if not cfg.transfer.enabled:
+        return None
+    if not transfer.has_observations(samples):
+        log.info("transfer metrics skipped: no LOCOMO `observation` annotations in %s (ingested sessions)", data)
+        return None
+    return make_embedder(cfg.transfer.embedder) if cfg.transfer.embedder else embedder
+
+
 def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backends: dict[str, Any] | None = None,
                embedder: Any = None, write: bool = True, progress: bool = True) -> dict[str, Any]:
     """Run every method x seed x conversation; returns the results dict (and writes it with eval.report)."""
@@ -361,6 +406,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
     samples = prepare_samples(cfg, data)
     bk = Backends(cfg, backends)
     embedder = embedder or make_embedder(cfg.memory_config().embedder)
+    t_emb = _transfer_embedder(cfg, samples, embedder, data)
     results: dict[str, Any] = {}
     samples_out: dict[str, list[dict[str, Any]]] = {}
     t0 = time.perf_counter()
@@ -372,26 +418,41 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
             records, costs = [], []
             for sample in samples:
                 recs, c = run_method(cfg, method, sample, seed=seed, backends=bk, embedder=embedder,
-                                     progress=progress)
+                                     progress=progress, transfer_embedder=t_emb)
                 records.extend(recs)
                 if c:
                     costs.append({"conversation_id": sample.sample_id, "seed": seed, **c})
-            per_seed.append(summarize(records, costs))
+            summary = summarize(records, costs)
+            pooled = transfer.pool([c.get("transfer") for c in costs])
+            if pooled:  # mem0 with observations: overall transfer rates (per conversation: costs[i]["transfer"])
+                summary.update({k: pooled[k] for k in (*transfer.TRANSFER_METRICS, "stored_tokens")})
+            per_seed.append(summary)
             all_records.extend(records)
             all_costs.extend(costs)
         results[task] = {**combine_seeds(per_seed), "per_seed": per_seed, "costs": all_costs}
         samples_out[task] = all_records
         log.info("%s: F1 %.3f BLEU-1 %.3f J %s (n=%d)", task, results[task]["f1"] or 0, results[task]["bleu1"] or 0,
                  results[task]["j"], results[task]["n"])
+    if t_emb is not None and cfg.transfer.references:
+        results.update(transfer_references(cfg, samples, t_emb))
+    for task, r in results.items():
+        if r.get("observation_recall") is not None or r.get("evidence_coverage") is not None:
+            log.info("%s: evidence coverage %s, observation recall %s, memory match rate %s, memories/conv %s", task,
+                     *(_f(r.get(k)) for k in (*transfer.TRANSFER_METRICS, "memories")))
     meta = {"config": cfg.model_dump(mode="json"), "data": str(data), "backends": bk.names(),
             "cache": bk.cache_stats(), "wall_s": time.perf_counter() - t0,
             "conversations": [s.sample_id for s in samples], "n_questions": sum(len(s.qa) for s in samples),
-            "embedder": getattr(embedder, "name", type(embedder).__name__)}
+            "embedder": getattr(embedder, "name", type(embedder).__name__),
+            "transfer_embedder": getattr(t_emb, "name", type(t_emb).__name__) if t_emb is not None else None}
     if write:
         from eval.report import write_report
 
         meta["paths"] = write_report(results, samples_out, meta, Path(cfg.output_dir) / cfg.name, plots=cfg.plots)
     return {"results": results, "samples": samples_out, **meta}
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -402,8 +463,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"error: LOCOMO file not found: {cfg.data}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = run_locomo(cfg, cfg.data)
-    print(out["paths"]["markdown_text"])
-    print(f"\nresults: {out['paths']['results']}")
+    from eval.report import print_paths
+
+    print_paths(out["paths"])
     return out
 
 

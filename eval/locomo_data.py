@@ -1,4 +1,5 @@
-"""LOCOMO samples for evaluation: the conversation (memmgr.conversations) plus its QA, split selection, limits."""
+"""LOCOMO samples for evaluation: the conversation (memmgr.conversations) plus its QA and observation annotations,
+split selection, limits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memmgr.conversations import Conversation, locomo_sessions
+from memmgr.conversations import Conversation, Observation, locomo_observations, locomo_sessions
 from memmgr.qa_metrics import split_evidence
 
 CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
@@ -39,6 +40,7 @@ class QAItem:
 class Sample:
     conversation: Conversation
     qa: list[QAItem]
+    observations: list[Observation] = field(default_factory=list)
 
     @property
     def sample_id(self) -> str:
@@ -59,7 +61,8 @@ def load_samples(path: str | Path) -> list[Sample]:
         conv = s["conversation"]
         c = Conversation(conversation_id=s["sample_id"], speakers=[conv["speaker_a"], conv["speaker_b"]],
                          sessions=locomo_sessions(conv))
-        out.append(Sample(conversation=c, qa=[_qa_item(q) for q in s.get("qa", [])]))
+        out.append(Sample(conversation=c, qa=[_qa_item(q) for q in s.get("qa", [])],
+                          observations=locomo_observations(s.get("observation"))))
     return out
 
 
@@ -78,8 +81,8 @@ def select_split(samples: list[Sample], scheme: str, split: str) -> list[Sample]
 
 
 def limit_sample(sample: Sample, *, sessions: int | None, questions: int | None, categories: set[int]) -> Sample:
-    """Keep the first `sessions` sessions and the questions answerable from them (all evidence inside), in the
-    wanted categories, then the first `questions` of those."""
+    """Keep the first `sessions` sessions, their observations, and the questions answerable from them (all evidence
+    inside), in the wanted categories, then the first `questions` of those."""
     conv = sample.conversation
     kept_sessions = conv.sessions[:sessions] if sessions else conv.sessions
     kept_idx = {s.index for s in kept_sessions}
@@ -89,4 +92,5 @@ def limit_sample(sample: Sample, *, sessions: int | None, questions: int | None,
     if questions:
         qa = qa[:questions]
     new_conv = Conversation(conversation_id=conv.conversation_id, speakers=conv.speakers, sessions=kept_sessions)
-    return Sample(conversation=new_conv, qa=qa)
+    observations = [o for o in sample.observations if o.session in kept_idx]
+    return Sample(conversation=new_conv, qa=qa, observations=observations)

@@ -2,7 +2,8 @@
 
     python -m eval.manager --model smollm2 --adapter runs/sft/x --data data/synthetic_oracle/dataset --split test \
         --limit 200
-    python -m eval.manager --model configs/memory/manager_openai.yaml --data worlds_test.jsonl --limit 5
+    python -m eval.manager --model my_teacher.yaml --data worlds_test.jsonl --limit 5
+    # my_teacher.yaml is a memmgr.config.BackendConfig, e.g. {backend: openai, model: gpt-4o-mini}
 
 Options are config keys (`ManagerEvalConfig`; `--config FILE` plus `--key value` overrides, the grammar of
 `memmgr.settings`). Two kinds of data:
@@ -37,7 +38,8 @@ def _is_world(x: Any) -> bool:
     return (hasattr(x, "pairs") and hasattr(x, "final_state")) or (isinstance(x, dict) and "final_state" in x)
 
 
-def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed: int = 0) -> tuple[str, list]:
+def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed: int = 0,
+              source: str | None = None) -> tuple[str, list]:
     """('worlds', [World]) or ('traces', [row dict]) from a path, a list, or a datasets.Dataset."""
     if isinstance(data, (str, Path)):
         p = Path(data)
@@ -53,7 +55,7 @@ def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed:
                 return "worlds", worlds[:limit] if limit else worlds
         from data_gen.traces import eval_rows
 
-        return "traces", eval_rows(p, split, limit, seed)
+        return "traces", eval_rows(p, split, limit, seed, source)
     items = list(data)
     if items and _is_world(items[0]):
         if isinstance(items[0], dict):
@@ -155,12 +157,12 @@ def evaluate_worlds(backend: Any, worlds: Sequence[Any], *, answerer: Any = None
 
 def evaluate_manager(backend: Any, dataset_or_worlds: Any, limit: int | None = None, *, split: str = "test",
                      prompt_style: str | None = None, max_tokens: int = 256, answerer: Any = None,
-                     memory_config: Any = None, embedder: Any = None, seed: int = 0, progress: bool = True
-                     ) -> dict[str, Any]:
+                     memory_config: Any = None, embedder: Any = None, seed: int = 0, progress: bool = True,
+                     source: str | None = None) -> dict[str, Any]:
     """Manager metrics of `backend` on a trace dataset or synthetic worlds (path, list or Dataset).
 
     Returns {"kind": "traces"|"worlds", "metrics": {...}, "samples": [...], "backend": name, "n": ...}."""
-    kind, items = load_data(dataset_or_worlds, split=split, limit=limit, seed=seed)
+    kind, items = load_data(dataset_or_worlds, split=split, limit=limit, seed=seed, source=source)
     if not items:
         raise ValueError(f"no {kind} to evaluate in {dataset_or_worlds!r}")
     t0 = time.perf_counter()
@@ -179,6 +181,7 @@ class ManagerEvalConfig(Strict):
     adapter: str | None = None
     split: str = "test"
     limit: int | None = None  # rows (balanced extract/update) or worlds
+    source: str | None = None  # rows of this source only, in a mixed dataset (data_gen.mix's mix_source column)
     prompt_style: Literal["teacher", "student"] | None = None  # None = the manager card's, else as recorded
     max_tokens: int = 256
     batch_size: int = 8
@@ -228,7 +231,7 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
 
         backend = CachedBackend(backend, cfg.cache_dir)
     res = evaluate_manager(backend, cfg.data, cfg.limit, split=cfg.split, prompt_style=cfg.prompt_style,
-                           max_tokens=cfg.max_tokens, seed=cfg.seed,
+                           max_tokens=cfg.max_tokens, seed=cfg.seed, source=cfg.source,
                            memory_config={"embedder": {"provider": cfg.embedder}})
     from eval.report import write_report
 
@@ -248,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         res = run(cfg)
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     print(res["paths"]["markdown_text"])
     per_op = res["metrics"].get("per_op") or {}

@@ -33,6 +33,10 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("total p95 s", "total_latency_p95", "{:.2f}"), ("mem tokens", "memory_tokens", "{:.0f}"),
     ("mgr calls/conv", "manager_calls", "{:.0f}"), ("mgr prompt tok/conv", "manager_prompt_tokens", "{:.0f}"),
     ("mgr compl. tok/conv", "manager_completion_tokens", "{:.0f}"), ("rejected ops/conv", "rejected_ops", "{:.0f}"),
+    # transfer to real dialogue (eval/transfer.py): stored memories against LOCOMO's observation annotations
+    ("memories/conv", "memories", "{:.0f}"), ("stored tok/conv", "stored_tokens", "{:.0f}"),
+    ("obs. evid. coverage", "evidence_coverage", "{:.3f}"), ("obs. recall", "observation_recall", "{:.3f}"),
+    ("mem. match rate", "memory_match_rate", "{:.3f}"),
 )
 
 
@@ -129,14 +133,16 @@ def write_plots(results: dict[str, dict[str, Any]], samples: dict[str, list[dict
     import matplotlib.pyplot as plt
 
     written: list[str] = []
-    cats = sorted({c for r in results.values() for c in r.get("per_category", {})})
+    # QA tasks only: reference rows (e.g. eval.transfer's) have no per-category scores and would plot as zeros
+    qa = {t: r for t, r in results.items() if r.get("per_category")}
+    cats = sorted({c for r in qa.values() for c in r.get("per_category", {})})
     if cats:
-        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cats) * max(1, len(results)) / 2), 4))
-        width = 0.8 / max(len(results), 1)
-        for i, (task, r) in enumerate(results.items()):
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cats) * max(1, len(qa)) / 2), 4))
+        width = 0.8 / max(len(qa), 1)
+        for i, (task, r) in enumerate(qa.items()):
             ys = [(r.get("per_category", {}).get(c) or {}).get("f1") or 0.0 for c in cats]
             ax.bar([x + i * width for x in range(len(cats))], ys, width, label=task)
-        ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(cats))], cats)
+        ax.set_xticks([x + width * (len(qa) - 1) / 2 for x in range(len(cats))], cats)
         ax.set_ylabel("token F1")
         ax.set_ylim(0, 1)
         ax.set_title("F1 per LOCOMO category")
@@ -177,3 +183,9 @@ def _save(fig: Any, path: Path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def print_paths(paths: dict[str, Any]) -> None:
+    """What every eval command prints at the end: the Markdown table and where the results file is."""
+    print(paths["markdown_text"])
+    print(f"\nresults: {paths['results']}")

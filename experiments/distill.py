@@ -72,7 +72,10 @@ class DistillConfig(Strict):
     output_dir: str = "outputs/main/smollm2_cpu"
     model: str = "smollm2"
     dataset: str | None = None  # an existing trace dataset: the traces stage is skipped
-    data_gen: dict[str, Any] = Field(default_factory=lambda: {"config": "configs/data_gen/synthetic_oracle.yaml"})
+    # trace sources: name -> a data_gen config (`config: FILE` + the keys it changes); several are mixed by `mix`
+    data: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"synthetic": {"config": "configs/data_gen/synthetic_oracle.yaml"}})
+    mix: dict[str, float] = Field(default_factory=dict)  # name -> share of the train split (data_gen.mix); {} = all
     sft: StageSFT = Field(default_factory=StageSFT)
     grpo: StageGRPO = Field(default_factory=StageGRPO)
     eval_split: str = "test"
@@ -99,7 +102,11 @@ def load_config(path: str | None, quick: bool = False, overrides: dict[str, Any]
 
 # ------------------------------------------------------------------------------------------------ stages
 def _dataset(cfg: DistillConfig, out: Path) -> str:
-    return str(Path(cfg.dataset).resolve()) if cfg.dataset else str(out / "traces" / "dataset")
+    if cfg.dataset:
+        return str(Path(cfg.dataset).resolve())
+    if len(cfg.data) == 1:
+        return str(out / "traces" / next(iter(cfg.data)) / "dataset")
+    return str(out / "traces" / "mix" / "dataset")
 
 
 def _run(cmd: list[str]) -> float:
@@ -120,9 +127,22 @@ def stage_traces(cfg: DistillConfig, out: Path) -> dict[str, Any]:
 
     if cfg.dataset:
         return {"skipped": f"using the existing dataset {cfg.dataset}"}
-    dg = dict(cfg.data_gen)
-    base = load_gen(dg.pop("config", None), []).model_dump()
-    return generate(GenerateConfig.model_validate({**_deep(base, dg), "output_dir": str(out / "traces")}))
+    stats: dict[str, Any] = {}
+    for name, dg in cfg.data.items():
+        dg = dict(dg)
+        base = _deep(load_gen(dg.pop("config", None), []).model_dump(), dg)
+        path = base["source"].get("path")
+        if base["source"]["kind"] != "synthetic" and path and not Path(path).exists():
+            raise ConfigError(f"data.{name}: {path} not found (pass it with --data.{name}.source.path PATH, or "
+                              f"leave the source out of `data` and `mix`)")
+        stats[name] = generate(GenerateConfig.model_validate({**base, "output_dir": str(out / "traces" / name)}))
+    if len(cfg.data) == 1:
+        return next(iter(stats.values()))
+    from data_gen.mix import MixConfig, mix
+
+    mixed = mix(MixConfig(sources={n: str(out / "traces" / n) for n in cfg.data}, weights=cfg.mix,
+                          output_dir=str(out / "traces" / "mix")))
+    return {"sources": {n: {"splits": s["splits"]} for n, s in stats.items()}, **mixed}
 
 
 def _deep(base: dict[str, Any], upd: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +320,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"error: {e}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(cfg)
+    try:
+        return run(cfg)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def _has_cuda() -> bool:

@@ -68,12 +68,16 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
              f"- machine: {summary['machine']}", f"- wall time: {summary.get('wall_s', 0) / 60:.1f} min "
              f"({', '.join(f'{k} {v / 60:.1f}' for k, v in walls.items() if v is not None)} min)",
              f"- git {summary.get('git')}, memmgr {summary['memmgr_version']}, prompts {summary['prompt_version']}", ""]
-    ds = (summary.get("traces") or {}).get("splits", {})
-    if ds:
-        lines += ["## Traces", "", "| split | conversations | examples | ADD | UPDATE | DELETE | NOOP |", "|---" * 7 + "|"]
-        lines += [f"| {s} | {d['conversations']} | {d['examples']} | {d['ops'].get('ADD', 0)} | "
+    traces = summary.get("traces") or {}
+    sources = traces.get("sources") or ({"traces": traces} if traces.get("splits") else {})
+    if sources:
+        lines += ["## Traces", "", "| source | split | conversations | examples | ADD | UPDATE | DELETE | NOOP |",
+                  "|---" * 8 + "|"]
+        lines += [f"| {name} | {s} | {d['conversations']} | {d['examples']} | {d['ops'].get('ADD', 0)} | "
                   f"{d['ops'].get('UPDATE', 0)} | {d['ops'].get('DELETE', 0)} | {d['ops'].get('NOOP', 0)} |"
-                  for s, d in ds.items()]
+                  for name, st in sources.items() for s, d in st["splits"].items()]
+        if traces.get("train_rows"):
+            lines += ["", f"Mixed train split (rows per source): {traces['train_rows']} (weights {traces['weights']})"]
         lines.append("")
     if sft.get("steps") is not None:
         lines += ["## SFT", "", f"steps {sft.get('steps')}, final train loss {sft.get('train_loss') or 0:.4f}, "

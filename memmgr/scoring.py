@@ -1,6 +1,7 @@
 """Manager-level scorers. eval/ reports them and train/rewards.py turns them into GRPO rewards: one code path.
 
-All functions are pure and cheap (no model calls): facts are matched by normalised token F1. `score_row` and
+All functions are pure and cheap (no model calls; `match_facts` takes an embedder): facts are matched by normalised
+token F1, or by embedding similarity + content-word overlap (`match_facts`). `score_row` and
 `aggregate` score answers to recorded manager prompts (data_gen's trace rows): `eval.manager` and the SFT callback
 both call them.
 """
@@ -8,11 +9,13 @@ both call them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.qa_metrics import mean, token_f1
+from memmgr.sanitize import content_words
 from memmgr.types import EVENTS, Op
 
 FACT_MATCH_THRESHOLD = 0.6
@@ -210,3 +213,81 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "hallucinated_id_rate": n_halluc / max(n_pred_ops + n_halluc, 1) if up else None,
         "outcome_f1": mean(s["outcome_f1"] for s in up if "outcome_f1" in s),
     }
+
+
+# ------------------------------------------------------------- fact matching (eval.transfer, data_gen.observations)
+# A memory and a gold fact match when the cosine of their embeddings >= SIM_THRESHOLD and the overlap coefficient
+# of their content words (speakers' names removed) >= OVERLAP_THRESHOLD. Defaults calibrated with all-MiniLM-L6-v2
+# (the default embedder); see eval/README.md "Transfer".
+SIM_THRESHOLD = 0.5
+OVERLAP_THRESHOLD = 0.6
+
+def word_set(text: str, ignore: Iterable[str] = ()) -> set[str]:
+    """Content words of `text` (memmgr.sanitize.content_words) minus `ignore` (names, compared as content words)."""
+    drop = {w for name in ignore for w in content_words(name)}
+    return set(content_words(text)) - drop
+
+
+def word_overlap(a: str, b: str, ignore: Iterable[str] = ()) -> float:
+    """Overlap coefficient |A & B| / min(|A|, |B|) of the content-word sets (0.0 when either is empty)."""
+    wa, wb = word_set(a, ignore), word_set(b, ignore)
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / min(len(wa), len(wb))
+
+
+def _unit(vecs: Sequence[Sequence[float]]) -> list[list[float]]:
+    out = []
+    for v in vecs:
+        n = math.sqrt(sum(x * x for x in v)) or 1.0
+        out.append([x / n for x in v])
+    return out
+
+
+def cosine_matrix(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Cosine of every row of `a` with every row of `b` (numpy when installed)."""
+    if not a or not b:
+        return [[] for _ in a]
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with sentence-transformers
+        ua, ub = _unit(a), _unit(b)
+        return [[sum(x * y for x, y in zip(u, v)) for v in ub] for u in ua]
+    ma, mb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ma /= np.maximum(np.linalg.norm(ma, axis=1, keepdims=True), 1e-12)
+    mb /= np.maximum(np.linalg.norm(mb, axis=1, keepdims=True), 1e-12)
+    return (ma @ mb.T).tolist()
+
+
+def match_facts(pred_texts: Sequence[str], gold_texts: Sequence[str], embedder: Any, *,
+                sim_threshold: float = SIM_THRESHOLD, overlap_threshold: float = OVERLAP_THRESHOLD,
+                ignore_words: Iterable[str] = ()) -> dict[str, Any]:
+    """Many-to-many match of predicted facts (memories) against gold facts (observations).
+
+    Returns recall (share of gold matched by some pred; None without gold), match_rate (share of preds matching
+    some gold, a precision; None without preds), the counts, per-text flags, and `pairs`: every matching
+    (pred index, gold index, cosine, overlap). Pure apart from the embedder call."""
+    pred, gold = list(pred_texts), list(gold_texts)
+    ignore = list(ignore_words)
+    sims: list[list[float]] = [[] for _ in pred]
+    if pred and gold:
+        vecs = embedder.embed(pred + gold)
+        sims = cosine_matrix(vecs[: len(pred)], vecs[len(pred):])
+    gold_words = [word_set(g, ignore) for g in gold]
+    pairs: list[dict[str, Any]] = []
+    for i, p in enumerate(pred):
+        pw = word_set(p, ignore)
+        for j, gw in enumerate(gold_words):
+            sim = sims[i][j]
+            if sim < sim_threshold or not pw or not gw:
+                continue
+            ov = len(pw & gw) / min(len(pw), len(gw))
+            if ov >= overlap_threshold:
+                pairs.append({"pred": i, "gold": j, "sim": sim, "overlap": ov})
+    pred_hit, gold_hit = [False] * len(pred), [False] * len(gold)
+    for pr in pairs:
+        pred_hit[pr["pred"]] = gold_hit[pr["gold"]] = True
+    return {"recall": sum(gold_hit) / len(gold) if gold else None,
+            "match_rate": sum(pred_hit) / len(pred) if pred else None,
+            "n_pred": len(pred), "n_gold": len(gold), "matched_pred": sum(pred_hit), "matched_gold": sum(gold_hit),
+            "pred_matched": pred_hit, "gold_matched": gold_hit, "pairs": pairs}

@@ -43,6 +43,14 @@ class Scope(BaseModel):
     def as_filters(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump().items() if v}
 
+    def contains(self, other: Any) -> bool:
+        """Whether a memory (or anything with user_id/agent_id/run_id) is in this scope: equal on every id this
+        scope sets (an empty scope contains everything)."""
+        return all(getattr(other, k, None) == v for k, v in self.as_filters().items())
+
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.as_filters().items()) or "(all scopes)"
+
 
 class MemoryItem(BaseModel):
     id: str

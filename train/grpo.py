@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,24 +125,17 @@ def main(script_args: GRPOScriptArguments, grpo_args: Any, model_args: Any) -> d
     import torch
     from trl import GRPOTrainer
 
-    from train.models import peak_rss_gib, trained_tokens
+    from train.models import peak_rss_gib, train_and_save, trained_tokens
     from train.rewards import reward_funcs
 
     model, tokenizer, peft_config = load_policy(script_args, model_args, grpo_args)
     train_ds = prepare_dataset(script_args, grpo_args.seed)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs(script_args.reward_funcs), args=grpo_args,
                           train_dataset=train_ds, processing_class=tokenizer, peft_config=peft_config)
-    t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=grpo_args.resume_from_checkpoint)
-    wall = time.perf_counter() - t0
-    trainer.save_model(grpo_args.output_dir)
-    tokenizer.save_pretrained(grpo_args.output_dir)
-    if trainer.is_world_process_zero():  # the prompt style travels with the adapter (memmgr.manager_card)
-        from memmgr.manager_card import write_manager_card
-
-        write_manager_card(grpo_args.output_dir, prompt_style=script_args.prompt_style,
-                           base_model=model_args.model_name_or_path, sft_adapter=script_args.sft_adapter,
-                           trained_by="train/grpo.py", dataset=script_args.dataset_path)
+    result, wall = train_and_save(trainer, tokenizer, grpo_args.output_dir, grpo_args.resume_from_checkpoint,
+                                  {"prompt_style": script_args.prompt_style, "trained_by": "train/grpo.py",
+                                   "base_model": model_args.model_name_or_path, "sft_adapter": script_args.sft_adapter,
+                                   "dataset": script_args.dataset_path})
     rewards = [h for h in trainer.state.log_history if "reward" in h]
     n_tokens = trained_tokens(trainer.state.log_history)  # prompts + sampled completions
     summary = {

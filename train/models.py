@@ -136,3 +136,21 @@ def peak_rss_gib() -> float:
 def trained_tokens(log_history: list[dict[str, Any]]) -> float:
     """Tokens trained on (prompt + completion, padding excluded), as TRL counts them in its logs."""
     return max([float(h.get("num_tokens", 0)) for h in log_history] + [0.0])
+
+
+def train_and_save(trainer: Any, tokenizer: Any, output_dir: str, resume: Any, card: dict[str, Any]
+                   ) -> tuple[Any, float]:
+    """trainer.train, then save the adapter, the tokenizer and the manager card (memmgr.manager_card: the prompt
+    style travels with the adapter). Returns (train output, wall seconds)."""
+    import time
+
+    from memmgr.manager_card import write_manager_card
+
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - t0
+    trainer.save_model(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    if trainer.is_world_process_zero():
+        write_manager_card(output_dir, **card)
+    return result, wall

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from memmgr.backends.base import Generation, with_retries
+from memmgr.backends.base import BackendError, Generation, with_retries
 from memmgr.config import BackendConfig
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,12 @@ class OpenAIBackend:
         self.json_mode = json_mode
         self.extra = extra
         key = api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
+        # no key and no local server: every generate() fails fast with BackendError, before any request
+        self._no_key = None if key else (f"{self.name}: no API key: set manager.api_key or $OPENAI_API_KEY "
+                                         "(or manager.base_url for a local OpenAI-compatible server)")
         # our own retry loop (with_retries) owns backoff, so the client does not retry on its own
-        self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        self.client = openai.OpenAI(base_url=base_url, api_key=key or "missing", timeout=timeout_s, max_retries=0)
+        self._api_error = openai.OpenAIError
         self._transport_errors = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                                   openai.InternalServerError)
 
@@ -40,6 +44,8 @@ class OpenAIBackend:
 
     def generate(self, messages: Sequence[dict[str, str]], *, json_schema: dict[str, Any] | None = None,
                  max_tokens: int | None = None, temperature: float | None = None) -> Generation:
+        if self._no_key:
+            raise BackendError(self._no_key)
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
@@ -53,7 +59,12 @@ class OpenAIBackend:
 
         def call() -> Generation:
             t0 = time.perf_counter()
-            resp = self.client.chat.completions.create(**kwargs)
+            try:
+                resp = self.client.chat.completions.create(**kwargs)
+            except self._transport_errors:
+                raise  # retried by with_retries
+            except self._api_error as e:  # e.g. a rejected key or model: not worth retrying, one error type
+                raise BackendError(f"{self.name}: {type(e).__name__}: {e}") from e
             msg = resp.choices[0].message if resp.choices else None
             text = (msg.content or "") if msg else ""
             if msg is not None and not text and getattr(msg, "tool_calls", None):

@@ -34,11 +34,12 @@ class QdrantIndex:
                 vectors_config=self.models.VectorParams(size=self.dim, distance=self.models.Distance.COSINE),
             )
 
-    def _filter(self, filters: dict[str, str] | None) -> Any:
-        if not filters:
-            return None
+    def _filter(self, filters: dict[str, str] | None, ids: Sequence[str] | None = None) -> Any:
         m = self.models
-        return m.Filter(must=[m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in filters.items()])
+        must: list[Any] = [m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in (filters or {}).items()]
+        if ids is not None:
+            must.append(m.HasIdCondition(has_id=list(ids)))
+        return m.Filter(must=must) if must else None
 
     def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[dict]) -> None:
         if not ids:
@@ -54,9 +55,11 @@ class QdrantIndex:
         with self._lock:
             self.client.delete(self.collection, points_selector=self.models.PointIdsList(points=list(ids)), wait=True)
 
-    def search(self, vector: Sequence[float], filters: dict[str, str] | None, limit: int) -> list[tuple[str, float]]:
+    def search(self, vector: Sequence[float], filters: dict[str, str] | None, limit: int,
+               ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The `limit` nearest points matching the payload `filters` (and among `ids` when given)."""
         with self._lock:
-            res = self.client.query_points(self.collection, query=list(vector), query_filter=self._filter(filters),
+            res = self.client.query_points(self.collection, query=list(vector), query_filter=self._filter(filters, ids),
                                            limit=limit, with_payload=False)
         return [(str(p.id), float(p.score)) for p in res.points]
 
@@ -70,9 +73,11 @@ class QdrantIndex:
                 if offset is None:
                     return out
 
-    def reset(self) -> None:
+    def reset(self, dim: int | None = None) -> None:
+        """Drop every point; with `dim`, recreate the collection for vectors of that size."""
         with self._lock:
             self.client.delete_collection(self.collection)
+            self.dim = dim or self.dim
             self._ensure()
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from memmgr.settings import ConfigError
 from memmgr.types import MemoryItem, Scope
 
 _SCHEMA = """
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS idx_hist_mem ON history(memory_id);
 CREATE INDEX IF NOT EXISTS idx_hist_call ON history(call_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS conv_state (
   scope_key TEXT PRIMARY KEY, summary TEXT NOT NULL DEFAULT '', recent TEXT NOT NULL DEFAULT '[]',
   pairs_seen INTEGER NOT NULL DEFAULT 0, pairs_since_summary INTEGER NOT NULL DEFAULT 0
@@ -51,6 +53,19 @@ def _row_to_item(row: sqlite3.Row) -> MemoryItem:
     return MemoryItem(**{k: d[k] for k in d if k in MemoryItem.model_fields})
 
 
+def _hist_key(h: dict[str, Any]) -> tuple:
+    return (h.get("event", "ADD"), h.get("created_at"), h.get("old_memory"), h.get("new_memory"), h.get("call_id"))
+
+
+def _parse_key(key: str) -> Scope | None:
+    """Scope.key() back into a Scope; None when an id holds '|' and the key is ambiguous."""
+    parts = key.split("|")
+    if len(parts) != 3 or [p[:2] for p in parts] != ["u=", "a=", "r="]:
+        return None
+    u, a, r = (p[2:] or None for p in parts)
+    return Scope(user_id=u, agent_id=a, run_id=r)
+
+
 class SQLiteStore:
     """Memories (with provenance), their append-only history and per-scope conversation state, in one database."""
 
@@ -62,7 +77,35 @@ class SQLiteStore:
         if path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(history)")}
+        if cols and "seq" not in cols:
+            self.conn.close()
+            raise ConfigError(f"{path} holds a history table memmgr did not write (a mem0 history database?): "
+                              "give memmgr a file of its own")
         self.conn.executescript(_SCHEMA)
+
+    def get_meta(self, key: str) -> Any:
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def embedder_mismatch(self, current: dict[str, Any]) -> str | None:
+        """On first use record `current` ({name, dim}) as the embedder that builds this store; later, a one-line
+        problem when `current` is another one."""
+        built_by = self.get_meta("embedder")
+        if built_by is None:
+            self.set_meta("embedder", current)
+            return None
+        if built_by == current:
+            return None
+        return (f"built with embedder {built_by['name']} (dim {built_by['dim']}) but this Memory uses "
+                f"{current['name']} (dim {current['dim']}): configure the same embedder, or re-embed every memory "
+                "with `memmgr reindex` / Memory(..., reindex=True)")
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.conn.execute("INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET "
+                              "value=excluded.value", (key, json.dumps(value)))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -92,6 +135,9 @@ class SQLiteStore:
         else:
             conn.execute("UPDATE memories SET memory=?, hash=?, updated_at=?, deleted=?, source_ids=? WHERE id=?",
                          (text, hash_, utcnow(), int(deleted), json.dumps(source_ids), memory_id))
+
+    def set_metadata(self, conn: sqlite3.Connection, memory_id: str, metadata: dict[str, Any]) -> None:
+        conn.execute("UPDATE memories SET metadata=? WHERE id=?", (json.dumps(metadata), memory_id))
 
     def mark_deleted(self, conn: sqlite3.Connection, memory_id: str, deleted: bool = True) -> None:
         conn.execute("UPDATE memories SET deleted=?, updated_at=? WHERE id=?", (int(deleted), utcnow(), memory_id))
@@ -147,16 +193,22 @@ class SQLiteStore:
              json.dumps(source_ids or [])),
         )
 
-    def history(self, memory_id: str | None = None, call_id: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM history WHERE 1=1", []
+    def history(self, memory_id: str | None = None, call_id: str | None = None,
+                scope: Scope | None = None) -> list[dict[str, Any]]:
+        """History rows, by memory and/or call, and/or of the memories in `scope`."""
+        sql, args = "SELECT h.* FROM history h WHERE 1=1", []
         if memory_id:
-            sql += " AND memory_id=?"
+            sql += " AND h.memory_id=?"
             args.append(memory_id)
         if call_id:
-            sql += " AND call_id=?"
+            sql += " AND h.call_id=?"
             args.append(call_id)
+        filters = scope.as_filters() if scope else {}
+        if filters:
+            sql += " AND h.memory_id IN (SELECT id FROM memories WHERE " + " AND ".join(f"{k}=?" for k in filters) + ")"
+            args.extend(filters.values())
         with self._lock:
-            rows = self.conn.execute(sql + " ORDER BY seq", args).fetchall()
+            rows = self.conn.execute(sql + " ORDER BY h.seq", args).fetchall()
         out = []
         for r in rows:
             d = dict(r)
@@ -171,10 +223,14 @@ class SQLiteStore:
     def restore_memory(self, conn: sqlite3.Connection, item: MemoryItem, scope_key: str,
                        history: list[dict[str, Any]]) -> None:
         """Write an exported memory under its own id (replacing a row with that id) and append its exported
-        history rows as they were (timestamps, actors and revert flags kept)."""
+        history rows as they were (timestamps, actors and revert flags kept), except rows already present."""
         conn.execute("DELETE FROM memories WHERE id=?", (item.id,))
         self.insert_memory(conn, item, scope_key)
+        have = {_hist_key(dict(r)) for r in conn.execute("SELECT * FROM history WHERE memory_id=?", (item.id,))}
         for h in history:
+            if _hist_key(h) in have:
+                continue
+            have.add(_hist_key(h))
             conn.execute(
                 "INSERT INTO history (memory_id, call_id, event, old_memory, new_memory, created_at, actor, "
                 "prompt_version, scope_key, source_ids, reverted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -203,6 +259,14 @@ class SQLiteStore:
                 "pairs_since_summary=excluded.pairs_since_summary",
                 (scope_key, summary, json.dumps(recent, default=str), pairs_seen, pairs_since_summary),
             )
+
+    def clear_state(self, scope: Scope) -> int:
+        """Forget the conversation state (summary, recent messages) of every scope key inside `scope`."""
+        with self._lock:
+            keys = [r[0] for r in self.conn.execute("SELECT scope_key FROM conv_state")]
+            gone = [k for k in keys if (s := _parse_key(k)) is not None and scope.contains(s)]
+            self.conn.executemany("DELETE FROM conv_state WHERE scope_key=?", [(k,) for k in gone])
+        return len(gone)
 
     def reset(self) -> None:
         with self._lock:

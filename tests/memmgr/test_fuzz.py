@@ -63,7 +63,7 @@ def assert_store_invariants(mem: Memory, sources: list[str]):
     for it in items:
         assert check_memory_text(it["memory"]) == it["memory"]
         assert support(it["memory"], sources) >= 0.25, it["memory"]
-    assert {i["id"]: i["memory"] for i in items} == replay(mem.history())
+    assert {i["id"]: i["memory"] for i in items} == replay(mem.history(user_id="maya"))
     assert len({i["memory"].lower() for i in items}) == len(items)
     assert mem.check_consistency(repair=False)["missing_vectors"] == 0
     assert mem.check_consistency(repair=False)["orphan_vectors"] == 0

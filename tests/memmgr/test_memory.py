@@ -97,10 +97,10 @@ def test_bad_update_output_never_corrupts_store(make_memory, bad):
     mem = make_memory(script)
     mem.add(pair("I live in Lisbon."), user_id="maya", timestamp=TS)
     before = mem.get_all(user_id="maya")["results"]
-    hist_before = mem.history()
+    hist_before = mem.history(user_id="maya")
     r = mem.add(pair("I live in Lisbon city."), user_id="maya", timestamp=TS)
     assert mem.get_all(user_id="maya")["results"] == before
-    assert mem.history() == hist_before
+    assert mem.history(user_id="maya") == hist_before
     assert r["results"] == [] and r["rejected"], "the problem must be reported"
     assert mem.check_consistency(repair=False) == {"live": 1, "missing_vectors": 0, "orphan_vectors": 0}
 

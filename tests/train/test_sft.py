@@ -69,6 +69,10 @@ def test_adapter_reloads_and_generates(sft_run, tiny_model_dir):
     assert isinstance(g, Generation)
     assert g.prompt_tokens > 0 and 0 <= g.completion_tokens <= 8 and g.latency_s > 0
     assert "+" in backend.name
+    # the manager card written at training time gives the backend its prompt style (no config restates it)
+    assert json.loads((out / "memmgr_manager.json").read_text())["prompt_style"] == "student"
+    assert backend.prompt_style == "student"
+    assert TransformersBackend(tiny_model_dir, max_tokens=8).prompt_style is None
 
 
 def test_merge_gives_loadable_equivalent_model(sft_run, tiny_model_dir, tmp_path):
@@ -87,6 +91,9 @@ def test_merge_gives_loadable_equivalent_model(sft_run, tiny_model_dir, tmp_path
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, ref(ids).logits, atol=1e-4)
     assert (Path(merged_dir) / "tokenizer_config.json").exists()
+    from memmgr.backends.hf import TransformersBackend
+
+    assert TransformersBackend(merged_dir, max_tokens=8).prompt_style == "student"  # the card travels with the merge
 
 
 def test_unknown_config_key_is_an_error(tiny_model_dir):

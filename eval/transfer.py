@@ -1,0 +1,113 @@
+"""Transfer to real dialogue without an LLM judge: stored memories against LOCOMO's `observation` annotations.
+
+LOCOMO ships, per session and speaker, short third-person facts with the dia_id(s) of the turn(s) they come from:
+a teacher's extraction labels on real dialogue. For a set of memories (each `{"text", "source_ids"}`) grouped in
+scopes (a scope's memories answer for one or more speakers' observations):
+
+- evidence coverage: share of the observations' distinct (speaker, dia_id) pairs found among the `source_ids` of
+  that speaker's memories;
+- observation recall: share of observations matched by some memory of that speaker (`match_facts`);
+- memory match rate: share of memories that match some observation of their scope's speaker(s).
+
+A memory and an observation match when BOTH hold (`match_facts`):
+- cosine similarity of their embeddings (the configured embedder) >= `sim_threshold`, and
+- content-word overlap >= `overlap_threshold`: |A & B| / min(|A|, |B|) over the sets of `memmgr.sanitize`'s
+  content words (lower-cased, light stemming, stopwords, generic fact verbs, dates and digits dropped), with the
+  speakers' names removed (every fact about Caroline says "Caroline"). The min makes the overlap tolerant of
+  granularity (an atomic memory inside a two-fact observation, or the reverse); the cosine rejects a long text
+  that merely contains the words.
+Matching is many-to-many ("some memory"): one memory may match several observations and vice versa.
+
+`eval.locomo` reports these for the mem0 method and for two references computed the same way: every ingested
+turn stored verbatim as a memory of its speaker (`transfer_store_every_turn`) and RAG's chunks, shared by both
+speakers (`transfer_rag_chunks`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memmgr.config import EmbedderConfig
+from memmgr.qa_metrics import approx_tokens
+from memmgr.scoring import OVERLAP_THRESHOLD, SIM_THRESHOLD, match_facts, word_overlap, word_set  # noqa: F401
+from memmgr.settings import Strict
+
+TRANSFER_METRICS = ("evidence_coverage", "observation_recall", "memory_match_rate")
+
+
+class TransferConfig(Strict):
+    enabled: bool = True  # on whenever the data has observations (skipped with a logged note when it has none)
+    sim_threshold: float = SIM_THRESHOLD  # cosine of the embeddings, >=
+    overlap_threshold: float = OVERLAP_THRESHOLD  # content-word overlap coefficient, >=
+    references: bool = True  # also report the store-every-turn and RAG-chunk reference rows
+    embedder: EmbedderConfig | None = None  # embedder of the match; None = the run's (memory.embedder)
+
+
+# ------------------------------------------------------------------------------------------ one conversation
+Scope = tuple[Sequence[dict[str, Any]], Sequence[str]]  # (memories {"text", "source_ids"}, speakers it serves)
+
+
+def store_every_turn_scopes(sample: Any) -> list[Scope]:
+    """Reference: each ingested turn verbatim as a memory of its speaker, its dia_id as source id."""
+    conv = sample.conversation
+    by_speaker: dict[str, list[dict[str, Any]]] = {s: [] for s in conv.speakers}
+    for sess in conv.sessions:
+        for m in sess.turns:
+            if m.name in by_speaker and m.content.strip():
+                by_speaker[m.name].append({"text": m.content, "source_ids": [m.id] if m.id else []})
+    return [(mems, [s]) for s, mems in by_speaker.items()]
+
+
+def conversation_transfer(sample: Any, scopes: Sequence[Scope], embedder: Any, cfg: TransferConfig
+                          ) -> dict[str, Any]:
+    """Counts (poolable over conversations) and rates of one conversation's memories against its observations."""
+    obs = list(sample.observations)
+    names = list(sample.conversation.speakers)
+    covered: set[tuple[str, str]] = set()
+    obs_hit = [False] * len(obs)
+    n_mem = matched_mem = stored = 0
+    for mems, speakers in scopes:
+        idx = [j for j, o in enumerate(obs) if o.speaker in speakers]
+        ids = {str(i) for m in mems for i in m.get("source_ids") or []}
+        covered |= {(obs[j].speaker, d) for j in idx for d in obs[j].dia_ids if d in ids}
+        res = match_facts([m["text"] for m in mems], [obs[j].text for j in idx], embedder,
+                          sim_threshold=cfg.sim_threshold, overlap_threshold=cfg.overlap_threshold,
+                          ignore_words=names)
+        for j, hit in zip(idx, res["gold_matched"]):
+            obs_hit[j] = obs_hit[j] or hit
+        n_mem += len(mems)
+        matched_mem += res["matched_pred"]
+        stored += sum(approx_tokens(m["text"]) for m in mems)
+    evidence = {(o.speaker, d) for o in obs for d in o.dia_ids}
+    out = {"observations": len(obs), "observation_ids": len(evidence), "covered_ids": len(covered & evidence),
+           "matched_observations": sum(obs_hit), "memories": n_mem, "matched_memories": matched_mem,
+           "stored_tokens": stored}
+    return {**out, **rates(out)}
+
+
+def rates(c: dict[str, Any]) -> dict[str, float | None]:
+    """The three transfer rates from (pooled) counts; None when undefined (no observations / no memories)."""
+    def div(a: str, b: str) -> float | None:
+        return c[a] / c[b] if c.get(b) else None
+
+    return {"evidence_coverage": div("covered_ids", "observation_ids"),
+            "observation_recall": div("matched_observations", "observations"),
+            "memory_match_rate": div("matched_memories", "memories")}
+
+
+def pool(per_conversation: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Overall figures: rates over the pooled counts (micro average); memories and stored tokens per conversation
+    (mean). Empty dict when no conversation has transfer counts."""
+    rows = [r for r in per_conversation if r]
+    if not rows:
+        return {}
+    keys = ("observations", "observation_ids", "covered_ids", "matched_observations", "memories",
+            "matched_memories", "stored_tokens")
+    tot = {k: sum(r[k] for r in rows) for k in keys}
+    return {**rates(tot), "stored_tokens": tot["stored_tokens"] / len(rows), "memories": tot["memories"] / len(rows),
+            "n_observations": tot["observations"], "n_conversations": len(rows)}
+
+
+def has_observations(samples: Sequence[Any]) -> bool:
+    return any(getattr(s, "observations", None) for s in samples)
