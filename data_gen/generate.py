@@ -46,7 +46,7 @@ log = logging.getLogger("data_gen.generate")
 
 
 class SourceConfig(Strict):
-    kind: Literal["synthetic", "locomo", "jsonl"] = "synthetic"
+    kind: Literal["synthetic", "life", "locomo", "jsonl"] = "synthetic"  # life: data_gen/life worlds
     path: str | None = None  # locomo10.json / dialogue JSONL
     worlds: dict[str, int] = Field(default_factory=lambda: {"train": 160, "validation": 20, "test": 20})
     n_sessions: tuple[int, int] = (3, 30)
@@ -87,12 +87,15 @@ class GenerateConfig(Strict):
     def fingerprint(self) -> str:
         """What the shards depend on: resuming is only allowed into a run with the same fingerprint. Gates and
         rebalancing run over all shards at the end, so changing them (or concurrency, cost) keeps the shards."""
+        from data_gen.life import LIFE_VERSION
         from data_gen.synthetic import GENERATOR_VERSION
 
         keep = self.model_dump(mode="json", include={"source", "teacher", "observation_rule", "embedder", "pipeline", "guards",
                                                      "prompt_styles", "seed", "self_consistency",
                                                      "self_consistency_temperature"})
         keep.update(prompt_version=PROMPT_VERSION, generator_version=GENERATOR_VERSION)
+        if self.source.kind == "life":  # only then, so that runs of the other sources keep resuming
+            keep["life_version"] = LIFE_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

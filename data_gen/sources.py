@@ -1,7 +1,7 @@
 """Where traces come from: the units of work (one conversation each) of a source, their split, the teacher that
 labels them and the `memmgr.Memory` each one runs through.
 
-- `load_units(cfg)`: synthetic gold worlds (split = generation split), LOCOMO JSON or dialogue JSONL (split =
+- `load_units(cfg)`: synthetic or life gold worlds (split = generation split), LOCOMO JSON or dialogue JSONL (split =
   `source.split_of`, else `hash_split`, a stable 80/10/10 hash of the conversation id).
 - `make_teacher(cfg, unit, shared)`: the oracle (per world) or one shared memmgr backend, wrapped in
   `BatchingBackend` / `SelfConsistentBackend` when the config asks for it.
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 def load_units(cfg: GenerateConfig) -> list[dict[str, Any]]:
     """Each unit is one conversation: {'id', 'split', and 'world' (synthetic) or 'conversation' (real sources)}."""
     src = cfg.source
-    if src.kind == "synthetic":
-        from data_gen.synthetic import generate_worlds
+    if src.kind in ("synthetic", "life"):  # life: LOCOMO-like worlds, topic families held out (data_gen/life)
+        if src.kind == "life":
+            from data_gen.life import generate_worlds
+        else:
+            from data_gen.synthetic import generate_worlds
 
         return [{"id": w.world_id, "split": split, "world": w}
                 for split, n in src.worlds.items() for w in generate_worlds(n, cfg.seed, split, src.n_sessions)]

@@ -9,7 +9,8 @@ Options are config keys (`ManagerEvalConfig`; `--config FILE` plus `--key value`
 `memmgr.settings`). Two kinds of data:
 - trace datasets (data_gen output: columns prompt/stage/label/shown_memories/gold_after...): each recorded manager
   prompt is answered by the model (`data_gen.traces.answer_rows`) and scored by `memmgr.scoring.score_row` /
-  `aggregate` (the scorers the GRPO rewards use): JSON validity (lenient and strict), op accuracy, per-op
+  `aggregate` (the scorers the GRPO rewards use): JSON validity (strict: exactly the documented object) and
+  parseable rate (the lenient parser recovered an answer), op accuracy, per-op
   precision/recall/F1 and macro-F1, id accuracy, hallucinated-id rate, fact P/R/F1, outcome F1, latency and tokens;
 - synthetic gold worlds (data_gen.synthetic JSONL): the whole pipeline runs with the manager, then the final memory
   state is scored against the gold state (P/R/F1) and the worlds' QA probes are answered from the memories.
@@ -209,7 +210,8 @@ def backend_from_arg(model: str, adapter: str | None = None, max_tokens: int = 2
     return make_backend(BackendConfig(backend="transformers", model=model, max_tokens=max_tokens, extra=extra))
 
 
-TRACE_COLUMNS = (("n", "n", "{:.0f}"), ("JSON valid", "json_validity", "{:.3f}"), ("op acc", "op_accuracy", "{:.3f}"),
+TRACE_COLUMNS = (("n", "n", "{:.0f}"), ("JSON valid", "json_validity", "{:.3f}"),
+                 ("parseable", "parseable_rate", "{:.3f}"), ("op acc", "op_accuracy", "{:.3f}"),
                  ("op macro-F1", "op_macro_f1", "{:.3f}"), ("id acc", "id_accuracy", "{:.3f}"),
                  ("halluc. id rate", "hallucinated_id_rate", "{:.3f}"), ("fact P", "fact_precision", "{:.3f}"),
                  ("fact R", "fact_recall", "{:.3f}"), ("fact F1", "fact_f1", "{:.3f}"),

@@ -86,6 +86,8 @@ class DistillConfig(Strict):
     worlds: StageWorlds = Field(default_factory=StageWorlds)
     locomo: StageLocomo = Field(default_factory=StageLocomo)
     skip: list[StageName] = Field(default_factory=list)
+    # copy the SFT adapter to where the default manager (`adapter: auto`, memmgr.manager_card) finds it
+    publish_student: bool = True
     quick: dict[str, Any] = Field(default_factory=dict)  # dotted-key overrides applied by --quick
 
 
@@ -187,8 +189,14 @@ def _train(script: str, config: str, overrides: dict[str, Any], args: dict[str, 
 
 
 def stage_sft(cfg: DistillConfig, out: Path) -> dict[str, Any]:
-    return _train("sft.py", cfg.sft.config, cfg.sft.overrides,
-                  {"model_name_or_path": cfg.model, "dataset_path": _dataset(cfg, out)}, out / "sft")
+    res = _train("sft.py", cfg.sft.config, cfg.sft.overrides,
+                 {"model_name_or_path": cfg.model, "dataset_path": _dataset(cfg, out)}, out / "sft")
+    if cfg.publish_student and (out / "sft" / "adapter_config.json").exists():
+        from memmgr.manager_card import publish_student
+
+        res["published"] = publish_student(out / "sft", cfg.model)
+        log.info("published the student for the default manager: %s", res["published"])
+    return res
 
 
 def stage_sft_eval(cfg: DistillConfig, out: Path) -> dict[str, Any]:

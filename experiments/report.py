@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-MANAGER_METRICS = ["json_validity", "strict_json_validity", "op_accuracy", "op_macro_f1", "id_accuracy", "fact_f1",
+MANAGER_METRICS = ["json_validity", "parseable_rate", "op_accuracy", "op_macro_f1", "id_accuracy", "fact_f1",
                    "outcome_f1"]
 
 

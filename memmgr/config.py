@@ -62,8 +62,14 @@ class PipelineConfig(_Strict):
     dedup_threshold: float = 0.95  # an ADD this similar to a stored memory becomes a NOOP
 
 
+def default_manager() -> BackendConfig:
+    """The offline default: SmolLM2-135M with the student adapter `make demo` published (`adapter: auto`, see
+    memmgr.manager_card; the untrained base model, with a warning, until there is one)."""
+    return BackendConfig(extra={"adapter": "auto"})
+
+
 class MemoryConfig(_Strict):
-    manager: BackendConfig = Field(default_factory=BackendConfig)
+    manager: BackendConfig = Field(default_factory=default_manager)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)

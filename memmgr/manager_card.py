@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,32 @@ log = logging.getLogger(__name__)
 
 CARD_FILE = "memmgr_manager.json"
 PROMPT_STYLES = ("teacher", "student")
+AUTO = "auto"  # `extra.adapter: auto` = the student `make demo` published for this base model, if any
+
+
+def students_dir() -> Path:
+    return Path(os.environ.get("MEMMGR_CACHE", Path.home() / ".cache" / "memmgr")) / "students"
+
+
+def _slug(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in model.strip("/")) or "model"
+
+
+def published_student(model: str) -> str | None:
+    """The adapter folder published for base `model` (by the main job), or None."""
+    path = students_dir() / _slug(model)
+    return str(path) if (path / "adapter_config.json").is_file() else None
+
+
+def publish_student(adapter_dir: str | Path, model: str) -> str:
+    """Copy a trained adapter (with its manager card) to where `extra.adapter: auto` finds it; returns the path."""
+    dest = students_dir() / _slug(model)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(adapter_dir, tmp, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)  # a reader never sees a half-copied adapter
+    return str(dest)
 
 
 def write_manager_card(folder: str | Path, *, prompt_style: str, **extra: Any) -> Path:

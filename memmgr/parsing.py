@@ -31,6 +31,9 @@ _OPS_KEYS = ("memory", "memories", "ops", "operations", "actions", "tool_calls")
 _FACT_KEYS = ("facts", "fact", "memories")
 _SINGLE_OP_KEYS = ("event", "name", "function")  # an update answer that is one bare op / tool call
 _DECODER = json.JSONDecoder()
+# Where an answer recovered from prose may start: an object, or an array whose first item is quoted text or an object
+# (or an empty array). `hello [world]`, `see [1]` or `[note] here` are prose, not a list of facts.
+_ANSWER_START_RE = re.compile(r"""\{|\[\s*["'{\]]""")
 
 
 @dataclass
@@ -53,7 +56,9 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
 
     Text around the JSON is ignored and the first complete value wins (small models often keep talking after
     their answer), unless a second, different complete answer (a list, or an object with one of `answer_keys`)
-    follows it. Broken JSON goes to json-repair.
+    follows it. Broken JSON goes to json-repair. Unless the whole text is JSON, the answer must start like one
+    (`_ANSWER_START_RE`: `{`, or `[` then a quote, `{` or `]`), and a list is only taken from a `[`: bracketed
+    words in prose are not facts.
     """
     if not isinstance(raw, str):
         return None, Rejection(stage=stage, reason="not_text", detail=type(raw).__name__)
@@ -65,7 +70,7 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
-        start = _next_bracket(text)
+        start = _next_answer_start(text)
         if start < 0:
             return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
         obj, rest = _first_value(text[start:])
@@ -74,6 +79,8 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
                 obj = json_repair.loads(text[start:])
             except Exception as e:  # json-repair can fail on pathological input; that is still just bad output
                 return None, Rejection(stage=stage, reason="invalid_json", detail=f"{type(e).__name__}: {text[:60]}")
+            if isinstance(obj, list) and text[start] == "{":  # json-repair's reading of `{word} prose`
+                return None, Rejection(stage=stage, reason="invalid_json", detail=text[:80])
         elif _competing_answer(obj, rest, answer_keys):
             # two different complete answers in one output: executing either one would be a guess
             return None, Rejection(stage=stage, reason="multiple_answers", detail=text[:80])
@@ -85,9 +92,10 @@ def load_json(raw: Any, stage: str, *, max_chars: int = MAX_OUTPUT_CHARS,
 _NOTHING = object()
 
 
-def _next_bracket(text: str) -> int:
-    """Index of the first '{' or '[' in `text`, or -1."""
-    return min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+def _next_answer_start(text: str) -> int:
+    """Index of the first place in `text` where an answer may start (`_ANSWER_START_RE`), or -1."""
+    m = _ANSWER_START_RE.search(text)
+    return m.start() if m else -1
 
 
 def _first_value(text: str) -> tuple[Any, str]:
@@ -101,7 +109,7 @@ def _first_value(text: str) -> tuple[Any, str]:
 
 def _competing_answer(first: Any, rest: str, answer_keys: tuple[str, ...], max_tries: int = 64) -> bool:
     for _ in range(max_tries):  # bounded: each try may scan the rest, and the rest is untrusted
-        start = _next_bracket(rest)
+        start = _next_answer_start(rest)
         if start < 0:
             return False
         if rest.startswith(("[[[[", "{{{{"), start):  # a bracket run is junk; trying every bracket is quadratic

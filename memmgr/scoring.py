@@ -57,7 +57,7 @@ def score_extraction(raw: str, gold_facts: Sequence[str]) -> dict[str, Any]:
     parsed = parse_facts(raw)
     scores = set_scores(parsed.facts, list(gold_facts)) if parsed.valid else {"precision": 0.0, "recall": 0.0,
                                                                               "f1": 0.0}
-    return {"valid": float(parsed.valid), **scores, "n_pred": len(parsed.facts), "n_gold": len(gold_facts)}
+    return {"parseable": float(parsed.valid), **scores, "n_pred": len(parsed.facts), "n_gold": len(gold_facts)}
 
 
 def _gold_op(d: dict[str, Any]) -> Op:
@@ -92,7 +92,7 @@ def score_update(raw: str, gold_ops: Sequence[dict[str, Any]], shown_ids: Sequen
     gold = [_gold_op(g) for g in gold_ops]
     hallucinated = sum(1 for r in parsed.rejected if r.reason in ("unknown_id", "missing_id"))
     if not parsed.valid:
-        return {"valid": 0.0, "op_accuracy": 0.0, "id_accuracy": 0.0, "hallucinated_ids": hallucinated,
+        return {"parseable": 0.0, "op_accuracy": 0.0, "id_accuracy": 0.0, "hallucinated_ids": hallucinated,
                 "n_pred": 0, "n_gold": len(gold), "text_f1": 0.0,
                 "pairs": [(g.event, "INVALID") for g in gold]}
     pairs = align_ops(parsed.ops, gold)
@@ -104,7 +104,7 @@ def score_update(raw: str, gold_ops: Sequence[dict[str, Any]], shown_ids: Sequen
     n_extra = sum(1 for p, g in pairs if g is None)
     denom = max(len(gold), 1)
     return {
-        "valid": 1.0,
+        "parseable": 1.0,
         # extra predicted ops count against accuracy so that "emit everything" is not rewarded
         "op_accuracy": correct_event / (denom + n_extra) if gold else float(not parsed.ops),
         "id_accuracy": correct_id / len(targeted) if targeted else 1.0,
@@ -162,8 +162,9 @@ def state_scores(pred_texts: Sequence[str], gold_texts: Sequence[str]) -> dict[s
 
 # ------------------------------------------------------------------------------ trace rows (eval/ and SFT callback)
 def strict_json(raw: str, stage: str) -> float:
-    """1 if the answer is exactly one JSON object with the stage's key (no prose, no repair needed). The parser is
-    lenient (json-repair, prose around JSON): this is the stricter figure next to its `valid`."""
+    """1 if the answer is exactly the documented JSON object with the stage's key ({"facts": [...]} or
+    {"memory": [...]}: no prose, no fence, no repair needed). This is `json_validity`, the headline figure; the
+    parser is lenient (json-repair, prose around JSON) and its `valid` is `parseable_rate`."""
     try:
         obj = json.loads(raw.strip())
     except ValueError:
@@ -177,9 +178,9 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     strict = strict_json(raw, row["stage"])
     label = json.loads(row["label"])
     if row["stage"] == "extract":
-        return {"stage": "extract", "strict_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
+        return {"stage": "extract", "json_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
     shown = [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
-    out = {"stage": "update", "strict_valid": strict,
+    out = {"stage": "update", "json_valid": strict,
            **score_update(raw, list(label.get("memory", [])), [i for i, _ in shown])}
     if row.get("gold_after"):
         out["outcome_f1"] = outcome_scores(raw, shown, json.loads(row["gold_after"]))["f1"]
@@ -187,7 +188,11 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
 
 
 def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean metrics over calls; op macro-F1 and per-op P/R/F1 from the pooled (gold, pred) event pairs."""
+    """Mean metrics over calls; op macro-F1 and per-op P/R/F1 from the pooled (gold, pred) event pairs.
+
+    `json_validity` is the strict figure (share of outputs that are exactly the documented JSON object, `strict_json`);
+    `parseable_rate` is the share of outputs the lenient parser could recover an answer from (prose around the
+    JSON, fences, json-repair, bare lists). Both also per stage (`_extract`, `_update`)."""
     ex = [s for s in scores if s["stage"] == "extract"]
     up = [s for s in scores if s["stage"] == "update"]
     pairs = [p for s in up for p in s["pairs"]]
@@ -196,10 +201,12 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n_halluc = sum(s["hallucinated_ids"] for s in up)
     return {
         "n": len(scores), "n_extract": len(ex), "n_update": len(up),
-        "json_validity": mean(s["valid"] for s in scores),
-        "strict_json_validity": mean(s.get("strict_valid", 0.0) for s in scores),
-        "json_validity_extract": mean(s["valid"] for s in ex),
-        "json_validity_update": mean(s["valid"] for s in up),
+        "json_validity": mean(s.get("json_valid", 0.0) for s in scores),
+        "json_validity_extract": mean(s.get("json_valid", 0.0) for s in ex),
+        "json_validity_update": mean(s.get("json_valid", 0.0) for s in up),
+        "parseable_rate": mean(s["parseable"] for s in scores),
+        "parseable_rate_extract": mean(s["parseable"] for s in ex),
+        "parseable_rate_update": mean(s["parseable"] for s in up),
         "fact_precision": mean(s["precision"] for s in ex),
         "fact_recall": mean(s["recall"] for s in ex),
         "fact_f1": mean(s["f1"] for s in ex),

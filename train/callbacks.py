@@ -12,7 +12,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-LOGGED = ("json_validity", "strict_json_validity", "fact_f1", "op_accuracy", "op_macro_f1", "hallucinated_id_rate",
+LOGGED = ("json_validity", "parseable_rate", "fact_f1", "op_accuracy", "op_macro_f1", "hallucinated_id_rate",
           "outcome_f1")
 
 

@@ -71,7 +71,7 @@ def op_agreement_reward(completions: Sequence[Any], stage: Sequence[str], label:
             out.append(None)
             continue
         s = score_update(completion_text(c), _label(lab).get("memory", []), [i for i, _ in _shown(sm)])
-        out.append(0.5 * s["op_accuracy"] + 0.5 * s["id_accuracy"] if s["valid"] else 0.0)
+        out.append(0.5 * s["op_accuracy"] + 0.5 * s["id_accuracy"] if s["parseable"] else 0.0)
     return out
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memmgr.backends.base import BackendError, Generation
-from memmgr.manager_card import trained_prompt_style
+from memmgr.manager_card import AUTO, published_student, students_dir, trained_prompt_style
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,13 @@ class TransformersBackend:
         unknown = set(extra) - allowed
         if unknown:
             raise ValueError(f"unknown transformers backend options {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if extra.get("adapter") == AUTO:  # the student the main job published for this model (memmgr.manager_card)
+            extra["adapter"] = published_student(cfg.model)
+            if extra["adapter"]:
+                log.info("manager: the trained student at %s", extra["adapter"])
+            else:
+                log.warning("manager: no trained student for %s under %s (run `make demo`): using the untrained "
+                            "base model, which stores little", cfg.model, students_dir())
         return cls(cfg.model, temperature=cfg.temperature if cfg.temperature is not None else 0.0,
                    max_tokens=cfg.max_tokens or 512, **extra)
 

@@ -1,4 +1,13 @@
-"""Any OpenAI-compatible chat endpoint: OpenAI, `vllm serve`, llama.cpp's server, ..."""
+"""Any OpenAI-compatible chat endpoint: OpenAI, `vllm serve`, llama.cpp's server, ...
+
+Structured output (`extra`): `structured_output` strict (default: the call's own schema, memmgr.backends.call_schema)
+| schema (the pipeline's schema as it is) | off (also `json_mode: false`); `structured_api` says how the schema is
+sent: `response_format` (default, OpenAI's json_schema; vLLM and llama.cpp take it too), `vllm` (vLLM's own
+`structured_outputs` field) or `guided_json` (vLLM before 0.10); `guidance_json: true` adds llguidance's compact
+JSON options to the schema, for a `vllm serve` started with the guidance backend (what `memmgr serve` prints).
+Every other `extra` key goes into the request as it is. The client is thread-safe: AsyncMemory shares one backend
+between its worker threads, and the server batches their requests.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from memmgr.backends import engine_schema, structured_mode
 from memmgr.backends.base import BackendError, Generation, with_retries
 from memmgr.config import BackendConfig
+
+STRUCTURED_APIS = ("response_format", "vllm", "guided_json")
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +30,22 @@ log = logging.getLogger(__name__)
 class OpenAIBackend:
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  temperature: float = 0.0, max_tokens: int = 512, timeout_s: float = 120.0, retries: int = 3,
-                 json_mode: bool = True, **extra: Any):
+                 json_mode: bool = True, structured_output: str | bool | None = None,
+                 structured_api: str = "response_format", guidance_json: bool = False,
+                 structured_max_chars: int | None = 400, structured_max_facts: int | None = 30, **extra: Any):
         import openai
 
         self.model = model
         self.name = f"openai:{model}"
         self.temperature, self.max_tokens, self.retries = temperature, max_tokens, retries
-        # llama.cpp and vLLM servers accept response_format json_schema; plain json_object is the fallback.
-        self.json_mode = json_mode
+        # llama.cpp and vLLM servers accept response_format json_schema; `json_mode: false` turns it off
+        self.structured = structured_mode(structured_output if structured_output is not None else
+                                          (None if json_mode else False))
+        self.json_mode = self.structured != "off"
+        if structured_api not in STRUCTURED_APIS:
+            raise ValueError(f"structured_api must be one of {STRUCTURED_APIS}, got {structured_api!r}")
+        self.structured_api, self.guidance_json = structured_api, guidance_json
+        self.schema_bounds = {"max_chars": structured_max_chars, "max_facts": structured_max_facts}
         self.extra = extra
         key = api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
         # no key and no local server: every generate() fails fast with BackendError, before any request
@@ -53,10 +73,32 @@ class OpenAIBackend:
             "max_tokens": max_tokens or self.max_tokens,
             **self.extra,
         }
-        if json_schema is not None and self.json_mode:
-            kwargs["response_format"] = {"type": "json_schema",
-                                         "json_schema": {"name": "answer", "schema": json_schema}}
+        kwargs.update(self.structured_kwargs(json_schema, messages))
+        return self._request(kwargs)
 
+    def schema_for(self, json_schema: dict[str, Any] | None, messages: Sequence[dict[str, str]]) -> dict | None:
+        """The schema the server should enforce for this call (None: unconstrained)."""
+        schema = engine_schema(self.structured, json_schema, messages, **self.schema_bounds)
+        if schema and self.guidance_json:
+            from memmgr.backends.vllm import GUIDANCE_JSON
+
+            schema = {**schema, "x-guidance": dict(GUIDANCE_JSON)}
+        return schema
+
+    def structured_kwargs(self, json_schema: dict[str, Any] | None,
+                          messages: Sequence[dict[str, str]]) -> dict[str, Any]:
+        """Request fields that carry the schema, in the form `structured_api` names."""
+        schema = self.schema_for(json_schema, messages)
+        if not schema:
+            return {}
+        if self.structured_api == "response_format":
+            return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}}
+        body = dict(self.extra.get("extra_body") or {})
+        body.update({"structured_outputs": {"json": schema}} if self.structured_api == "vllm" else
+                    {"guided_json": schema})
+        return {"extra_body": body}
+
+    def _request(self, kwargs: dict[str, Any]) -> Generation:
         def call() -> Generation:
             t0 = time.perf_counter()
             try:

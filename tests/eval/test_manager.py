@@ -45,7 +45,8 @@ def test_traces_perfect_vs_sloppy():
     assert m["per_op"]["UPDATE"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
     assert m["latency_p50"] is not None and m["prompt_tokens_per_call"] > 0
     bad = evaluate_manager(ScriptedBackend(sloppy, name="bad"), trace_rows(), progress=False)["metrics"]
-    assert bad["json_validity_extract"] == 0.0 and bad["fact_f1"] == 0.0
+    assert bad["json_validity_extract"] == 0.0 and bad["parseable_rate_extract"] == 0.0 and bad["fact_f1"] == 0.0
+    assert bad["json_validity_update"] == 1.0 and bad["parseable_rate_update"] == 1.0
     assert bad["op_accuracy"] == 0.0 and bad["hallucinated_ids"] == 1 and bad["hallucinated_id_rate"] > 0
     assert bad["per_op"]["UPDATE"]["recall"] == 0.0
 

@@ -39,7 +39,7 @@ def test_perfect_answers_score_perfectly():
     res = out["metrics"]
     assert res["json_validity"] == 1.0 and res["fact_f1"] == 1.0 and res["op_accuracy"] == 1.0
     assert res["op_macro_f1"] == 1.0 and res["hallucinated_id_rate"] == 0.0 and res["outcome_f1"] == 1.0
-    assert res["prompt_tokens_per_call"] == 10 and res["strict_json_validity"] == 1.0
+    assert res["prompt_tokens_per_call"] == 10 and res["parseable_rate"] == 1.0
     assert len(out["samples"]) == len(rows) and res["completion_tokens_per_s"] > 0
 
 
@@ -50,7 +50,23 @@ def test_invalid_and_hallucinated_answers():
     res = evaluate_traces(Scripted(answers), rows, progress=False)["metrics"]
     assert res["json_validity_extract"] == 0.0 and res["json_validity_update"] == 1.0
     assert res["hallucinated_id_rate"] == 1.0 and res["fact_f1"] == 0.0
-    assert res["strict_json_validity"] == 0.5
+    assert res["json_validity"] == 0.5 and res["parseable_rate"] == 0.5
+    assert res["parseable_rate_extract"] == 0.0 and res["parseable_rate_update"] == 1.0
+    assert "strict_json_validity" not in res
+
+
+def test_json_validity_is_strict_and_parseable_rate_lenient():
+    """Prose or a fence around the right object is parseable but not valid JSON; a bracketed word in prose is
+    neither (it used to count as a valid extraction of the fact "world")."""
+    rows = [r for r in _rows() if r["stage"] == "extract"][:3]
+    label = rows[0]["label"]
+    answers = [label, "Sure! Here you go: " + label, "hello [world]"]
+    scores = [score_row({**r, "label": label}, a) for r, a in zip(rows, answers, strict=True)]
+    assert [(s["json_valid"], s["parseable"]) for s in scores] == [(1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
+    agg = aggregate(scores)
+    assert agg["json_validity"] == pytest.approx(1 / 3) and agg["parseable_rate"] == pytest.approx(2 / 3)
+    assert agg["json_validity_extract"] == agg["json_validity"] and agg["json_validity_update"] is None
+    assert agg["fact_f1"] == pytest.approx(2 / 3)
 
 
 def test_score_row_partial_extraction():

@@ -33,9 +33,9 @@ def test_report_renders_tables_and_plots(tmp_path):
     summary = {"model": "m", "machine": "cpu", "wall_s": 60.0, "stage_wall_s": {"traces": 5.0}, "git": "abc",
                "memmgr_version": "0", "prompt_version": "p",
                "traces": {"splits": {"train": {"conversations": 2, "examples": 10, "ops": {"ADD": 3}}}},
-               "base_eval": {"base_teacher_prompt": {"n": 4, "json_validity": 0.2, "strict_json_validity": 0.0,
+               "base_eval": {"base_teacher_prompt": {"n": 4, "json_validity": 0.0, "parseable_rate": 0.2,
                                                      "op_accuracy": 0.0}},
-               "sft_eval": {"n": 4, "json_validity": 1.0, "strict_json_validity": 1.0, "op_accuracy": 0.8},
+               "sft_eval": {"n": 4, "json_validity": 1.0, "parseable_rate": 1.0, "op_accuracy": 0.8},
                "sft": {"steps": 3, "train_loss": 1.5, "wall_s": 30, "tokens_per_s": 100, "peak_rss_gib": 1.0,
                        "log_history": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}]},
                "grpo": {"skipped": "grpo.enabled is false"}, "grpo_eval": {"skipped": "grpo.enabled is false"},
@@ -43,6 +43,8 @@ def test_report_renders_tables_and_plots(tmp_path):
                "locomo": {"skipped": "no data"}}
     path = write_report(tmp_path, summary)
     text = path.read_text()
+    assert "| model | n | json_validity | parseable_rate | op_accuracy |" in text
+    assert "| base_teacher_prompt | 4 | 0.000 | 0.200 | 0.000 |" in text
     assert "| sft | 4 | 1.000 | 1.000 | 0.800 |" in text and "skipped: no data" in text
     assert "| grpo |" not in text
     assert (tmp_path / "manager_metrics.png").exists() and (tmp_path / "sft_loss.png").exists()

@@ -63,3 +63,86 @@ def test_locomo_loader(locomo_dev_path):
     assert parse_locomo_datetime("1:56 pm on 8 May, 2023").isoformat() == "2023-05-08T13:56:00"
     captioned = [t for s in convs[0].sessions for t in s.turns if "[shares " in t.content]
     assert captioned
+
+
+@pytest.fixture
+def constructions(monkeypatch):
+    """How many manager backends the CLI built (tests.helpers:ScriptedBackend.from_config calls)."""
+    from tests.helpers import ScriptedBackend
+
+    made = []
+    original = ScriptedBackend.from_config.__func__
+
+    def counting(cls, cfg):
+        made.append(cfg.model)
+        return original(cls, cfg)
+
+    monkeypatch.setattr(ScriptedBackend, "from_config", classmethod(counting))
+    return made
+
+
+def _json_lines(out):
+    return [json.loads(line) for line in out.splitlines() if line.startswith(("{", "["))]
+
+
+def test_shell_loads_the_manager_once_and_survives_bad_lines(cli, capsys, monkeypatch, constructions):
+    import io
+
+    lines = [
+        'add --user maya "I have a dog called Biscuit." --timestamp 2023-05-08T10:00:00',
+        "",
+        "# a comment",
+        "add --user maya 'I moved to Lisbon.'",
+        "frobnicate --user maya",  # unknown verb
+        'add --user maya "unclosed quote',  # shlex error
+        "search dog",  # no scope
+        "add --user leo 'I play the cello.'",
+        'search --user maya "dog"',
+        "list --user leo",
+        "exit",
+        "add --user maya 'never run'",
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert cli("shell") == 2  # some lines failed
+    out, err = capsys.readouterr()
+    assert constructions == ["echo"]  # three adds, one manager
+    results = _json_lines(out)
+    assert len(results) == 8 and len(out.splitlines()) == 8  # one JSON line per verb line
+    first, second, bad_verb, bad_quote, no_scope, leo, found, leos = results
+    assert [r["event"] for r in first["results"]] == ["ADD"] and second["results"][0]["event"] == "ADD"
+    assert bad_verb["line"] == 5 and bad_verb["error"].startswith("unknown verb 'frobnicate' (choose from 'add',")
+    assert bad_quote["line"] == 6 and "quotation" in bad_quote["error"]
+    assert no_scope["line"] == 7 and "needs a scope" in no_scope["error"]
+    assert leo["results"][0]["event"] == "ADD"
+    assert "Biscuit" in found[0]["memory"] and all(r["user_id"] == "maya" for r in found)
+    assert [r["memory"] for r in leos] == [leo["results"][0]["memory"]]
+    assert [e.split(":")[:2] for e in err.strip().splitlines()] == [["error", " line 5"], ["error", " line 6"],
+                                                                    ["error", " line 7"]]
+    cli("list", "--user", "maya")
+    assert "never run" not in capsys.readouterr().out
+    cli("add", "I like tea.", "--user", "maya")  # a new process (invocation) builds its own manager
+    assert constructions == ["echo", "echo"]
+
+
+def test_batch_file_reuses_the_manager_across_check_and_reindex(cli, capsys, tmp_path, constructions):
+    script = tmp_path / "verbs.txt"
+    script.write_text("\n".join([
+        "add --user maya 'I have a dog called Biscuit.'",
+        "check --no-repair",
+        "search --help",
+        "add --user maya 'I moved to Lisbon.'",
+        "reindex",
+        "add --user maya 'I play the cello.'",
+        f"export {tmp_path / 'e.jsonl'} --user maya",
+        "list --user maya",
+    ]) + "\n")
+    assert cli("batch", str(script)) == 0
+    out = capsys.readouterr().out
+    assert constructions == ["echo"]
+    results = _json_lines(out)
+    check, reindexed, exported, listed = results[1], results[3], results[5], results[6]
+    assert check["missing_vectors"] == 0 and reindexed
+    assert exported == {"exported": 3, "file": str(tmp_path / "e.jsonl")}
+    assert len(listed) == 3 and "usage: memmgr search" in out
+    assert cli("batch", str(tmp_path / "missing.txt")) == 2
+    assert "error:" in capsys.readouterr().err

@@ -38,3 +38,27 @@ def test_broken_json_still_goes_to_json_repair():
     obj, rej = load_json('{"facts": ["Maya lives in Lisbon"', "extract")
     assert rej is None and obj == {"facts": ["Maya lives in Lisbon"]}
     assert parse_ops('{"memory": [{"id": "0", "event": "NOOP"}]', ["0"]).valid
+
+
+def test_bracketed_words_in_prose_are_not_facts():
+    # json-repair reads `[world]` as ["world"]: prose with a bracketed word used to be a valid extraction
+    for raw in ("hello [world]", "Sure! [note] here", "[note] here", "hello [world", "see [1]", "x [1, 2]",
+                "[Maya likes tea]", "hello {world}", "I kept memory 0 because {it} is unchanged."):
+        pf = parse_facts(raw)
+        assert not pf.valid and not pf.facts and [r.reason for r in pf.rejected] == ["invalid_json"], raw
+        po = parse_ops(raw, ["0", "1"])
+        assert not po.valid and not po.ops, raw
+
+
+def test_wrapped_answers_still_parse():
+    facts = {"facts": ["Maya lives in Lisbon"]}
+    for raw in ("Sure! Here are the facts: " + json.dumps(facts), "```json\n" + json.dumps(facts) + "\n```",
+                "Sure! [note] " + json.dumps(facts), json.dumps(facts) + " Hope it helps [1].",
+                json.dumps(facts) + " see [1]",  # a bracketed reference after the answer is not a second answer
+                json.dumps(["Maya lives in Lisbon"]), "Facts: " + json.dumps(["Maya lives in Lisbon"]),
+                "Facts: ['Maya lives in Lisbon']", 'Facts: ["Maya lives in Lisbon"'):
+        pf = parse_facts(raw)
+        assert pf.valid and pf.facts == ["Maya lives in Lisbon"], raw
+    po = parse_ops("Sure! " + json.dumps([{"id": "1", "event": "DELETE"}]), ["0", "1"])
+    assert po.valid and [(o.event, o.id) for o in po.ops] == [("DELETE", "1")]
+    assert parse_ops("Ops: " + NOOP_0 + " [done]", ["0"]).valid

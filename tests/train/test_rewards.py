@@ -41,6 +41,13 @@ def test_format_reward_valid_partial_invalid():
     assert R.format_reward(**ext([EXT_LABEL, '{"facts": ["a", "a"]}', "no json"])) == [1.0, 0.5, 0.0]
 
 
+def test_format_reward_refuses_bracketed_prose_but_keeps_wrapped_answers():
+    out = R.format_reward(**ext(["hello [world]", "Sure! [note] here", "Sure! " + EXT_LABEL,
+                                 "```json\n" + EXT_LABEL + "\n```", json.dumps(["Sam has a cat"])]))
+    assert out == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert R.fact_f1_reward(**ext(["hello [world]"])) == [0.0]
+
+
 def test_format_reward_accepts_conversational_completions():
     conv = [[{"role": "assistant", "content": UPD_LABEL}]]
     assert R.format_reward(**upd(conv)) == [1.0]

@@ -102,3 +102,21 @@ def test_unknown_config_key_is_an_error(tiny_model_dir):
 
     with pytest.raises(ConfigError, match="lora_rank"):
         parse_args(["--lora_rank", "8"], config=str(REPO / "configs/sft/tiny.yaml"))
+
+
+def test_published_student_is_the_default_managers_adapter(sft_run, tiny_model_dir, tmp_path, monkeypatch):
+    """`make demo` publishes its adapter; `extra.adapter: auto` (the default manager) loads it with its card."""
+    from memmgr.backends.hf import TransformersBackend
+    from memmgr.config import BackendConfig, MemoryConfig
+    from memmgr.manager_card import publish_student, published_student
+
+    monkeypatch.setenv("MEMMGR_CACHE", str(tmp_path))
+    auto = BackendConfig(model=tiny_model_dir, max_tokens=8, extra={"adapter": "auto"})
+    assert published_student(tiny_model_dir) is None
+    assert TransformersBackend.from_config(auto).adapter is None  # no student yet: the base, with a warning
+    out, _ = sft_run
+    path = publish_student(out, tiny_model_dir)
+    assert published_student(tiny_model_dir) == path
+    backend = TransformersBackend.from_config(auto)
+    assert backend.adapter == path and backend.prompt_style == "student"
+    assert MemoryConfig().manager.extra == {"adapter": "auto"}

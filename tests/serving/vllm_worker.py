@@ -1,0 +1,121 @@
+"""Runs inside .venv-vllm (the main venv has no vLLM): the offline-engine checks of tests/serving, in one process so
+that the engine starts once. Writes a JSON report that the tests assert on.
+
+    .venv-vllm/bin/python tests/serving/vllm_worker.py SPEC.json OUT.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def conversation(user: str, n: int) -> list[list[dict]]:
+    who = user.capitalize()
+    things = ["a beagle called Pixel", "the cello", "a red bike", "pottery classes", "a flat in York"]
+    return [[{"role": "user", "content": f"I just got {things[k % len(things)]}!", "name": who, "id": f"{user}:{2 * k}"},
+             {"role": "assistant", "content": "Nice!", "name": "Bot", "id": f"{user}:{2 * k + 1}"}]
+            for k in range(n)]
+
+
+def structured_checks(backend, n: int) -> list[dict]:
+    """Extraction and update prompts (with shown ids), greedy and sampled: is every answer schema-valid JSON?"""
+    import jsonschema
+
+    from memmgr import prompts
+    from memmgr.pipeline import EXTRACT_SCHEMA, UPDATE_SCHEMA
+    from memmgr.types import Message
+
+    ex = prompts.render_extraction("", [], [Message(role="user", content="I have a beagle called Pixel", name="Sam",
+                                                    id="D1:1")], "8 May 2023", "student")
+    up = prompts.render_update(["Sam has a beagle"], [("0", "Sam has a dog"), ("1", "Sam lives in York")],
+                               "8 May 2023", "student")
+    reqs = [(m, {"json_schema": s, "temperature": t, "max_tokens": 300}) for m, s in ((ex, EXTRACT_SCHEMA),
+                                                                                     (up, UPDATE_SCHEMA))
+            for t in [0.0] + [1.0] * (n - 1)]
+    gens = backend.generate_many(reqs)
+    out = []
+    for (m, o), g in zip(reqs, gens):
+        schema = {k: v for k, v in backend.schema_for(o["json_schema"], m).items() if k != "x-guidance"}
+        try:
+            value = json.loads(g.text)  # strict JSON: no control characters, nothing around it
+            jsonschema.validate(value, schema)
+            err = None
+        except Exception as e:
+            err = f"{type(e).__name__}: {str(e)[:200]}"
+        out.append({"stage": prompts.stage_of(m), "text": g.text, "error": err, "tokens": g.completion_tokens})
+    return out
+
+
+def store_report(mem, users: list[str]) -> dict:
+    report = mem.check_consistency(repair=False)
+    per_user = {u: sorted(m["memory"] for m in mem.get_all(user_id=u)["results"]) for u in users}
+    history = {u: len(mem.history(user_id=u)) for u in users}
+    return {"consistency": report, "memories": per_user, "history_rows": history}
+
+
+def main(spec_path: str, out_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    from memmgr import Memory, MemoryConfig
+    from memmgr.async_memory import AsyncMemory
+    from memmgr.backends.vllm import VLLMBackend
+
+    report: dict = {}
+    t0 = time.perf_counter()
+    backend = VLLMBackend(spec["model"], adapter=spec.get("adapter"), max_tokens=spec.get("max_tokens", 96),
+                          max_model_len=1024, dtype="float32", kv_cache_gib=1,
+                          structured_max_chars=spec.get("max_chars", 80), structured_max_facts=3)
+    report["engine_start_s"] = time.perf_counter() - t0
+    report["prompt_style"] = backend.prompt_style
+    report["lora"] = backend.lora is not None
+
+    t = time.perf_counter()
+    report["structured"] = structured_checks(backend, spec.get("samples", 4))
+    report["structured_s"] = time.perf_counter() - t
+
+    cfg = MemoryConfig.load({"embedder": {"provider": "hash"}, "guards": spec.get("guards", {}),
+                             "manager": {"backend": "vllm", "model": spec["model"]}})
+    calls: list[dict] = []
+    mem = Memory(cfg, manager=backend, trace_hooks=[lambda c: calls.append(
+        {"stage": c.stage, "valid": c.valid, "style": c.prompt_style, "raw": c.raw_output[:300],
+         "rejected": [r.reason for r in c.rejected]})])
+    t = time.perf_counter()
+    adds = [mem.add(pair, user_id="maya") for pair in conversation("maya", spec.get("pairs", 3))]
+    report["pipeline"] = {"adds": len(adds), "calls": calls, "results": [a["results"] for a in adds],
+                          "seconds": time.perf_counter() - t, **store_report(mem, ["maya"])}
+    mem.close()
+
+    # many users at once through the BatchingBackend, then the same adds one at a time on the same engine
+    users = [f"user{i}" for i in range(spec.get("users", 4))]
+    n_pairs = spec.get("user_pairs", 2)
+
+    async def concurrent(amem):
+        return await asyncio.gather(*(amem.add(p, user_id=u) for k in range(n_pairs) for u in users
+                                      for p in [conversation(u, n_pairs)[k]]))
+
+    amem = AsyncMemory(cfg, manager=backend, max_concurrency=len(users))
+    t = time.perf_counter()
+    asyncio.run(concurrent(amem))
+    conc_s = time.perf_counter() - t
+    report["async"] = {"seconds": conc_s, "batch_sizes": list(amem.manager.batch_sizes),
+                       **store_report(amem.memory, users)}
+    asyncio.run(amem.close())
+    seq = Memory(cfg, manager=backend)
+    t = time.perf_counter()
+    for u in users:
+        for p in conversation(u, n_pairs):
+            seq.add(p, user_id=u)
+    report["sequential"] = {"seconds": time.perf_counter() - t, **store_report(seq, users)}
+    seq.close()
+    report["total_s"] = time.perf_counter() - t0
+    Path(out_path).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
