@@ -81,6 +81,10 @@ def evaluate_traces(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_styl
     wall = time.perf_counter() - t0
     scores = [score_row(r, g.text) for r, g in zip(rows, gens, strict=True)]
     out = aggregate(scores)
+    sources = sorted({r["mix_source"] for r in rows if r.get("mix_source")})
+    if len(sources) > 1:  # a mixed dataset (data_gen.mix): the same scores, broken down by source
+        out["by_source"] = {s: aggregate([sc for r, sc in zip(rows, scores, strict=True) if r.get("mix_source") == s])
+                            for s in sources}
     n_completion = sum(g.completion_tokens for g in gens)
     out.update({
         "prompt_style": style or "as recorded",

@@ -87,6 +87,11 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
         keys = ["n", *MANAGER_METRICS, "hallucinated_id_rate", "prompt_tokens_per_call"]
         lines += ["## Manager metrics on held-out traces", "", "| model | " + " | ".join(keys) + " |",
                   "|---" * (len(keys) + 1) + "|"] + [_row(n, r, keys) for n, r in exp.items()] + [""]
+        split = [(f"{n} / {s}", m) for n, r in exp.items() for s, m in (r.get("by_source") or {}).items()]
+        if split:
+            lines += ["By source of the held-out rows (synthetic: unseen phrasing; life: unseen topic families):", "",
+                      "| model / source | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+            lines += [_row(n, m, keys) for n, m in split] + [""]
     for title, key in (("Pipeline on held-out worlds", "worlds"), ("LOCOMO slice (mem0 method)", "locomo")):
         block = summary.get(key) or {}
         if block and "skipped" not in block:

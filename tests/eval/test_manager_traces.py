@@ -110,3 +110,13 @@ def test_trained_prompt_style_is_used_unless_configured(caplog):
     with caplog.at_level("WARNING"):
         out = evaluate_traces(Student([r["label"] for r in rows]), rows, prompt_style="teacher", progress=False)
     assert out["metrics"]["prompt_style"] == "teacher" and "trained with the student prompt" in caplog.text
+
+
+def test_mixed_rows_are_broken_down_by_source():
+    rows = _rows()
+    for i, r in enumerate(rows):
+        r["mix_source"] = "life" if i % 2 else "synthetic"
+    answers = [r["label"] if r["mix_source"] == "life" else "not json" for r in rows]
+    m = evaluate_traces(Scripted(answers), rows, progress=False)["metrics"]
+    assert set(m["by_source"]) == {"life", "synthetic"}
+    assert m["by_source"]["life"]["json_validity"] == 1.0 and m["by_source"]["synthetic"]["json_validity"] == 0.0

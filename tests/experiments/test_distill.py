@@ -66,11 +66,10 @@ def _fake_run(calls):
 def test_stages_launch_the_entry_points_with_the_configured_keys(tmp_path, monkeypatch):
     calls: list[list[str]] = []
     monkeypatch.setattr(distill, "_run", _fake_run(calls))
-    monkeypatch.setattr(distill, "stage_worlds", lambda cfg, out: {"skipped": "test"})
     cfg = load_config("configs/main/smollm2_cpu.yaml", False, {
         "dataset": str(tmp_path / "ds"), "output_dir": str(tmp_path / "out"), "base_prompt_styles": ["teacher",
                                                                                                      "student"],
-        "eval_batch_size": 64, "sft.overrides": {"max_steps": 3, "report_to": ["none"]}, "skip": ["locomo"]})
+        "eval_batch_size": 64, "sft.overrides": {"max_steps": 3, "report_to": ["none"]}, "skip": ["worlds", "locomo"]})
     summary = distill.run(cfg)
     assert set(summary["base_eval"]) == {"base_teacher_prompt", "base_student_prompt"}
     assert summary["traces"]["skipped"].startswith("using the existing dataset")
