@@ -68,6 +68,8 @@ def markdown_table(results: dict[str, dict[str, Any]], columns: Sequence[tuple[s
         lines += ["", "Per category (F1 / J, n):", "", "| task | " + " | ".join(cats) + " |",
                   "|---|" + "---|" * len(cats)]
         for task, r in results.items():
+            if not r.get("per_category"):  # reference rows (eval.transfer) answer no question
+                continue
             cells = []
             for c in cats:
                 m = r.get("per_category", {}).get(c)

@@ -66,6 +66,8 @@ class StageLocomo(Strict):
     questions: int = 10
     top_k: int = 30
     manager_max_tokens: int | None = None  # None = eval_max_tokens; a base model fills whatever it is given
+    # which managers ingest the slice: the untrained base retries most of its (invalid) outputs, so it costs ~3x
+    managers: list[Literal["base", "sft", "grpo"]] = Field(default_factory=lambda: ["base", "sft", "grpo"])
 
 
 class DistillConfig(Strict):
@@ -144,7 +146,7 @@ def stage_traces(cfg: DistillConfig, out: Path) -> dict[str, Any]:
 
     mixed = mix(MixConfig(sources={n: str(out / "traces" / n) for n in cfg.data}, weights=cfg.mix,
                           output_dir=str(out / "traces" / "mix")))
-    return {"sources": {n: {"splits": s["splits"]} for n, s in stats.items()}, **mixed}
+    return {"sources": {n: {"splits": s["splits"]} for n, s in stats.items()}, "mix": mixed}
 
 
 def _deep(base: dict[str, Any], upd: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +255,8 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
     results = {}
     answerer = {"backend": "transformers", "model": cfg.model, "max_tokens": 32}
     for name, adapter in _managers(cfg, out):
+        if name not in cfg.locomo.managers:
+            continue
         manager = {"backend": "transformers", "model": cfg.model,
                    "max_tokens": cfg.locomo.manager_max_tokens or cfg.eval_max_tokens,
                    "extra": {"adapter": adapter} if adapter else {}}
@@ -266,10 +270,15 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
         results[name] = {k: r.get(k) for k in ("n", "f1", "bleu1", "j", "evidence_recall", "search_latency_p50",
                                                 "total_latency_p50", "manager_calls", "rejected_ops",
                                                 "manager_prompt_tokens", "manager_completion_tokens",
-                                                "memories") if k in r}
+                                                "memories", *TRANSFER_KEYS) if k in r}
         results[name]["results_file"] = res.get("paths", {}).get("results")
+        for ref in ("transfer_store_every_turn", "transfer_rag_chunks"):  # the references, computed the same way
+            if ref in res["results"]:
+                results[ref] = {k: res["results"][ref].get(k) for k in ("memories", *TRANSFER_KEYS)}
     return results
 
+
+TRANSFER_KEYS = ("evidence_coverage", "observation_recall", "memory_match_rate", "stored_tokens")
 
 STAGES: list[tuple[str, Callable[[DistillConfig, Path], dict[str, Any]]]] = [
     ("traces", stage_traces), ("base_eval", stage_base_eval), ("sft", stage_sft), ("sft_eval", stage_sft_eval),

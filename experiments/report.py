@@ -76,8 +76,9 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
         lines += [f"| {name} | {s} | {d['conversations']} | {d['examples']} | {d['ops'].get('ADD', 0)} | "
                   f"{d['ops'].get('UPDATE', 0)} | {d['ops'].get('DELETE', 0)} | {d['ops'].get('NOOP', 0)} |"
                   for name, st in sources.items() for s, d in st["splits"].items()]
-        if traces.get("train_rows"):
-            lines += ["", f"Mixed train split (rows per source): {traces['train_rows']} (weights {traces['weights']})"]
+        mix = traces.get("mix") or {}
+        if mix.get("train_rows"):
+            lines += ["", f"Mixed train split (rows per source): {mix['train_rows']} (weights {mix['weights']})"]
         lines.append("")
     if sft.get("steps") is not None:
         lines += ["## SFT", "", f"steps {sft.get('steps')}, final train loss {sft.get('train_loss') or 0:.4f}, "
