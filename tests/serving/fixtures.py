@@ -32,7 +32,6 @@ def engine_env() -> dict[str, str]:
 
 
 THINGS = ["a beagle called Pixel", "the cello", "a red bike", "pottery classes", "a flat in York"]
-USERS = ["maya", "user1", "user2", "user3"]
 
 
 def conversation(user: str, n: int) -> list[list[dict]]:
@@ -58,72 +57,44 @@ def teacher(messages: list[dict[str, str]]) -> str:
                           {"id": "new", "text": f, "event": "ADD"} for f in inp["facts"]])
 
 
-def teacher_traces(plan: dict[str, int], prompt_style: str = "student") -> list[tuple[list[dict], str]]:
-    """(prompt messages, answer) of every manager call the pipeline makes for `plan` ({user: pairs}) when the
-    manager answers like `teacher`."""
+class Shadow:
+    """A real engine call whose answer is then replaced by `teacher`'s: the transport, the engine, batching and
+    failures are real, the content is known, so store-level checks (memories, history) have exact expectations."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = f"shadow:{getattr(inner, 'name', 'engine')}"
+        self.prompt_style = getattr(inner, "prompt_style", None)
+        self.engine_calls = 0
+        if hasattr(inner, "generate_many"):
+            self.generate_many = self._generate_many
+
+    def generate(self, messages, **kwargs):
+        gen = self.inner.generate(messages, **kwargs)
+        self.engine_calls += 1
+        gen.text = teacher(list(messages))
+        return gen
+
+    def _generate_many(self, requests):
+        gens = self.inner.generate_many(requests)
+        self.engine_calls += len(gens)
+        for (messages, _), gen in zip(requests, gens):
+            gen.text = teacher(list(messages))
+        return gens
+
+
+def expected_memories(plan: dict[str, int]) -> dict[str, list[str]]:
+    """Each user's memories when `teacher` manages them (no engine)."""
     from memmgr import Memory, MemoryConfig
     from tests.helpers import ScriptedBackend
 
-    rows: dict[str, tuple[list[dict], str]] = {}
-    mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}, "manager": {"prompt_style": prompt_style}}),
-                 manager=ScriptedBackend(teacher),
-                 trace_hooks=[lambda c: rows.setdefault(json.dumps(c.messages), (c.messages, c.raw_output))])
+    mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}}), manager=ScriptedBackend(teacher))
     for user, n in plan.items():
         for pair in conversation(user, n):
             mem.add(pair, user_id=user)
+    out = {u: sorted(m["memory"] for m in mem.get_all(user_id=u)["results"]) for u in plan}
     mem.close()
-    return list(rows.values())
-
-
-def build_memorized_adapter(model_dir: str | Path, out_dir: str | Path, rows: list[tuple[list[dict], str]], *,
-                            rank: int = 32, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> dict:
-    """A LoRA adapter (all linear layers) that makes the tiny random model answer `rows` exactly: the engine
-    tests then get a manager whose answers are known. Completion-only loss, plain torch; ~10-20 s on 1 core."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from memmgr.manager_card import write_manager_card
-
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(
-        r=rank, lora_alpha=rank, lora_dropout=0.0, task_type="CAUSAL_LM",
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
-    seqs = []
-    for messages, answer in rows:
-        prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        a_ids = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-        seqs.append((p_ids + a_ids, [-100] * len(p_ids) + a_ids))
-    width = max(len(ids) for ids, _ in seqs)
-    input_ids = torch.full((len(seqs), width), tok.pad_token_id)
-    labels = torch.full((len(seqs), width), -100)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, (ids, lab) in enumerate(seqs):
-        input_ids[i, :len(ids)], labels[i, :len(lab)], mask[i, :len(ids)] = torch.tensor(ids), torch.tensor(lab), 1
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    model.train()
-    loss = None
-    for step in range(steps):
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if loss.item() < 0.002 and step > 20:
-            break
-    model.eval()
-    with torch.no_grad():  # greedy check of every answer, teacher-forced: all argmax tokens right?
-        logits = model(input_ids=input_ids, attention_mask=mask).logits
-        pred = logits[:, :-1].argmax(-1)
-        target = labels[:, 1:]
-        exact = bool(((pred == target) | (target == -100)).all())
-    model.save_pretrained(str(out_dir))
-    write_manager_card(out_dir, prompt_style="student", base_model=str(model_dir), trained_by="tests/serving")
-    return {"adapter": str(out_dir), "steps": step + 1, "loss": float(loss), "exact": exact,
-            "seconds": time.perf_counter() - t0, "rows": len(rows)}
+    return out
 
 
 def build_tiny_adapter(model_dir: str | Path, out_dir: str | Path, *, rank: int = 8, seed: int = 0) -> str:
@@ -207,18 +178,48 @@ class Server:
         self._log.close()
 
 
-ENGINE_PLAN = {"maya": 3, "user1": 2, "user2": 2, "user3": 2}  # what the engine tests ingest
-
-
-def build_assets(out: str | Path) -> dict:
-    """The tiny model and the adapter that memorised the teacher's answers on ENGINE_PLAN."""
-    from tests.tiny_model import build_tiny_model
-
-    out = Path(out)
-    model = build_tiny_model(out / "model")
-    info = build_memorized_adapter(model, out / "adapter", teacher_traces(ENGINE_PLAN))
-    return {"model": model, **info}
+ENGINE_PLAN = {"user1": 2, "user2": 2, "user3": 2, "user4": 2}  # users x pairs the concurrency checks ingest
 
 
 if __name__ == "__main__":  # build the tiny model + adapter into a folder (for manual runs)
-    print(json.dumps(build_assets(sys.argv[1] if len(sys.argv) > 1 else "/tmp/memmgr-tiny"), indent=1))
+    from tests.tiny_model import build_tiny_model
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/memmgr-tiny")
+    model = build_tiny_model(out / "model")
+    print(model, build_tiny_adapter(model, out / "adapter"))
+
+
+def schema_errors(value, schema: dict, path: str = "$") -> list[str]:
+    """A small JSON-schema check for the subset the manager schemas use (object, array, string, enum, required,
+    additionalProperties false, maxItems, maxLength, anyOf): the main venv has no jsonschema."""
+    if "anyOf" in schema:
+        if any(not schema_errors(value, s, path) for s in schema["anyOf"]):
+            return []
+        return [f"{path}: matches no anyOf branch: {value!r}"[:200]]
+    errs: list[str] = []
+    kind = schema.get("type")
+    if "enum" in schema and value not in schema["enum"]:
+        errs.append(f"{path}: {value!r} not in {schema['enum']}")
+    if kind == "object":
+        if not isinstance(value, dict):
+            return [f"{path}: not an object"]
+        props = schema.get("properties", {})
+        errs += [f"{path}: missing {k}" for k in schema.get("required", []) if k not in value]
+        if schema.get("additionalProperties") is False:
+            errs += [f"{path}: extra key {k}" for k in value if k not in props]
+        for k, v in value.items():
+            if k in props:
+                errs += schema_errors(v, props[k], f"{path}.{k}")
+    elif kind == "array":
+        if not isinstance(value, list):
+            return [f"{path}: not an array"]
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errs.append(f"{path}: {len(value)} items > {schema['maxItems']}")
+        for i, v in enumerate(value):
+            errs += schema_errors(v, schema.get("items", {}), f"{path}[{i}]")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [f"{path}: not a string"]
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errs.append(f"{path}: {len(value)} chars > {schema['maxLength']}")
+    return errs

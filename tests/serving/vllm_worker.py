@@ -16,14 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def conversation(user: str, n: int) -> list[list[dict]]:
-    who = user.capitalize()
-    things = ["a beagle called Pixel", "the cello", "a red bike", "pottery classes", "a flat in York"]
-    return [[{"role": "user", "content": f"I just got {things[k % len(things)]}!", "name": who, "id": f"{user}:{2 * k}"},
-             {"role": "assistant", "content": "Nice!", "name": "Bot", "id": f"{user}:{2 * k + 1}"}]
-            for k in range(n)]
-
-
 def structured_checks(backend, n: int) -> list[dict]:
     """Extraction and update prompts (with shown ids), greedy and sampled: is every answer schema-valid JSON?"""
     import jsonschema
@@ -65,6 +57,7 @@ def main(spec_path: str, out_path: str) -> None:
     from memmgr import Memory, MemoryConfig
     from memmgr.async_memory import AsyncMemory
     from memmgr.backends.vllm import VLLMBackend
+    from tests.serving.fixtures import ENGINE_PLAN, Shadow, conversation, expected_memories
 
     report: dict = {}
     t0 = time.perf_counter()
@@ -79,40 +72,41 @@ def main(spec_path: str, out_path: str) -> None:
     report["structured"] = structured_checks(backend, spec.get("samples", 4))
     report["structured_s"] = time.perf_counter() - t
 
-    cfg = MemoryConfig.load({"embedder": {"provider": "hash"}, "guards": spec.get("guards", {}),
+    cfg = MemoryConfig.load({"embedder": {"provider": "hash"},
                              "manager": {"backend": "vllm", "model": spec["model"]}})
     calls: list[dict] = []
     mem = Memory(cfg, manager=backend, trace_hooks=[lambda c: calls.append(
         {"stage": c.stage, "valid": c.valid, "style": c.prompt_style, "raw": c.raw_output[:300],
-         "rejected": [r.reason for r in c.rejected]})])
+         "attempts": c.attempts, "rejected": [r.reason for r in c.rejected]})])
     t = time.perf_counter()
     adds = [mem.add(pair, user_id="maya") for pair in conversation("maya", spec.get("pairs", 3))]
     report["pipeline"] = {"adds": len(adds), "calls": calls, "results": [a["results"] for a in adds],
                           "seconds": time.perf_counter() - t, **store_report(mem, ["maya"])}
     mem.close()
 
-    # many users at once through the BatchingBackend, then the same adds one at a time on the same engine
-    users = [f"user{i}" for i in range(spec.get("users", 4))]
-    n_pairs = spec.get("user_pairs", 2)
+    # many users at once: AsyncMemory wraps the engine in a BatchingBackend (answers shadowed: known content)
+    plan = ENGINE_PLAN
+    users = list(plan)
 
     async def concurrent(amem):
-        return await asyncio.gather(*(amem.add(p, user_id=u) for k in range(n_pairs) for u in users
-                                      for p in [conversation(u, n_pairs)[k]]))
+        return await asyncio.gather(*(amem.add(p, user_id=u) for k in range(max(plan.values())) for u in users
+                                      for p in conversation(u, plan[u])[k:k + 1]))
 
-    amem = AsyncMemory(cfg, manager=backend, max_concurrency=len(users))
+    shadow = Shadow(backend)
+    amem = AsyncMemory(cfg, manager=shadow, max_concurrency=len(users))
     t = time.perf_counter()
     asyncio.run(concurrent(amem))
-    conc_s = time.perf_counter() - t
-    report["async"] = {"seconds": conc_s, "batch_sizes": list(amem.manager.batch_sizes),
-                       **store_report(amem.memory, users)}
+    report["async"] = {"seconds": time.perf_counter() - t, "batch_sizes": list(amem.manager.batch_sizes),
+                       "engine_calls": shadow.engine_calls, **store_report(amem.memory, users)}
     asyncio.run(amem.close())
-    seq = Memory(cfg, manager=backend)
+    seq = Memory(cfg, manager=Shadow(backend))
     t = time.perf_counter()
     for u in users:
-        for p in conversation(u, n_pairs):
+        for p in conversation(u, plan[u]):
             seq.add(p, user_id=u)
     report["sequential"] = {"seconds": time.perf_counter() - t, **store_report(seq, users)}
     seq.close()
+    report["expected"] = expected_memories(plan)
     report["total_s"] = time.perf_counter() - t0
     Path(out_path).write_text(json.dumps(report, indent=1))
 
