@@ -86,3 +86,18 @@ class OracleBackend:
                 op["old_memory"] = gold.target
             ops.append(op)
         return update_output(ops)
+
+
+def run_world(world: World, memory_config: dict | None = None) -> tuple[list[str], list, OracleBackend]:
+    """Feed a world through the real pipeline with its oracle: (final memory texts, rejected ops, the oracle)."""
+    from memmgr.config import MemoryConfig
+    from memmgr.memory import Memory
+
+    oracle = OracleBackend([world])
+    mem = Memory(MemoryConfig.load(memory_config or {"embedder": {"provider": "hash"}}), manager=oracle)
+    rejected = []
+    for p in world.pairs:
+        rejected += mem.add(p.messages, user_id=world.user_id, timestamp=p.messages[0].timestamp)["rejected"]
+    final = [m["memory"] for m in mem.get_all(user_id=world.user_id)["results"]]
+    mem.close()
+    return final, rejected, oracle

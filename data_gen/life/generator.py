@@ -164,15 +164,23 @@ class Life:
         return (fam, item, vo) if vo else None
 
     # ---------------------------------------------------------------------------------------- fact kinds
-    def event(self, p: Person, date: datetime) -> Said | None:
+    def _fresh_act(self, p: Person, ok=lambda act: True):
+        """(family, activity, (sv, fv, skey), slot values, signature) of an activity `p` has not used, or None."""
         got = self._pick(p, lambda f: self.rng.choice(f.acts))
-        if not got:
+        if not got or not ok(got[1]):
             return None
-        fam, act, (sv, fv, skey) = got
+        fam, act, forms = got
         vals = self._values(p, fam, slots_of(act.base, act.noun, act.cap))
-        sig = (p.name, act.base, skey, tuple(sorted((vals or {}).items())))
+        sig = (p.name, act.base, forms[2], tuple(sorted((vals or {}).items())))
         if vals is None or sig in self.used:
             return None
+        return fam, act, forms, vals, sig
+
+    def event(self, p: Person, date: datetime) -> Said | None:
+        got = self._fresh_act(p)
+        if not got:
+            return None
+        fam, act, (sv, fv, _), vals, sig = got
         rel, when = talk.past_date(self.rng, date)
         fact = tidy(f"{fv['subj']} {past_of(fmt(act.base, fv, vals))} {when}")
         if not self._can_add(fact):
@@ -193,14 +201,10 @@ class Life:
         return said
 
     def plan(self, p: Person, date: datetime) -> Said | None:
-        got = self._pick(p, lambda f: self.rng.choice(f.acts))
-        if not got or not got[1].plan or sum(r.person is p for r in self.plans) >= 4:
+        got = self._fresh_act(p, lambda act: act.plan and sum(r.person is p for r in self.plans) < 4)
+        if not got:
             return None
-        fam, act, (sv, fv, skey) = got
-        vals = self._values(p, fam, slots_of(act.base, act.noun, act.cap))
-        sig = (p.name, act.base, skey, tuple(sorted((vals or {}).items())))
-        if vals is None or sig in self.used:
-            return None
+        fam, act, (sv, fv, _), vals, sig = got
         rel, when, due = talk.future_date(self.rng, date)
         fact = tidy(f"{fv['subj']} is planning to {fmt(act.base, fv, vals)} {when}")
         if not self._can_add(fact):

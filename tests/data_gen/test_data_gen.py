@@ -5,7 +5,7 @@ import pytest
 
 from data_gen import generate as gen
 from data_gen.gates import quality_gates, teacher_schema_ok
-from data_gen.oracle import OracleBackend
+from data_gen.oracle import OracleBackend, run_world
 from data_gen.synthetic import generate_worlds
 from memmgr import Memory, MemoryConfig
 
@@ -13,13 +13,7 @@ from memmgr import Memory, MemoryConfig
 @pytest.mark.parametrize("mode", ["per_fact", "batched"])
 def test_oracle_through_real_pipeline_reproduces_gold_state(mode):
     for w in generate_worlds(8, seed=1, split="validation", n_sessions=(3, 12)):
-        oracle = OracleBackend([w])
-        mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}, "pipeline": {"update_mode": mode}}),
-                     manager=oracle)
-        rejected = []
-        for p in w.pairs:
-            rejected += mem.add(p.messages, user_id=w.user_id, timestamp=p.messages[0].timestamp)["rejected"]
-        got = [m["memory"] for m in mem.get_all(user_id=w.user_id)["results"]]
+        got, rejected, oracle = run_world(w, {"embedder": {"provider": "hash"}, "pipeline": {"update_mode": mode}})
         assert sorted(got) == sorted(w.final_state), (w.world_id, oracle.missing_targets, rejected)
         assert not rejected and oracle.missing_targets == 0 and oracle.unknown_prompts == 0
 

@@ -11,9 +11,8 @@ import pytest
 
 from data_gen import generate as gen
 from data_gen.life import FAMILIES, FAMILY_SPLITS, generate_worlds, inventory, talk
-from data_gen.oracle import OracleBackend
+from data_gen.oracle import run_world
 from data_gen.synthetic import load_worlds, replay, save_worlds
-from memmgr import Memory, MemoryConfig
 from memmgr.pipeline import fact_sources
 from memmgr.sanitize import check_grounded, check_memory_text
 from memmgr.types import human_date
@@ -130,13 +129,7 @@ def test_qa_probes_follow_from_the_gold(worlds):
 @pytest.mark.parametrize("mode,split", [("per_fact", "train"), ("batched", "test"), ("per_fact", "validation")])
 def test_oracle_through_real_pipeline_reproduces_gold_state(mode, split):
     for w in generate_worlds(4, seed=1, split=split, n_sessions=(4, 10)):
-        oracle = OracleBackend([w])
-        mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}, "pipeline": {"update_mode": mode}}),
-                     manager=oracle)
-        rejected = []
-        for p in w.pairs:
-            rejected += mem.add(p.messages, user_id=w.user_id, timestamp=p.messages[0].timestamp)["rejected"]
-        got = [m["memory"] for m in mem.get_all(user_id=w.user_id)["results"]]
+        got, rejected, oracle = run_world(w, {"embedder": {"provider": "hash"}, "pipeline": {"update_mode": mode}})
         assert sorted(got) == sorted(w.final_state), (w.world_id, oracle.missing_targets, rejected)
         assert not rejected and oracle.missing_targets == 0 and oracle.unknown_prompts == 0
 
