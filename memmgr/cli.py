@@ -93,7 +93,8 @@ def _who(r: dict[str, Any]) -> str:
 def cmd_add(args: argparse.Namespace, session: Session) -> int:
     mem = session.memory()
     ts = datetime.fromisoformat(args.timestamp) if args.timestamp else None
-    msgs = [{"role": "user", "content": args.text, "name": args.name or args.user}]
+    # the manager writes facts about named people ("Maya has a dog"): an id like "maya" is shown as a name, "Maya"
+    msgs = [{"role": "user", "content": args.text, "name": args.name or (args.user or "").capitalize() or None}]
     if args.reply:
         msgs.append({"role": "assistant", "content": args.reply, "name": "assistant"})
     session.emit(mem.add(msgs, **_ids(args), timestamp=ts))
@@ -272,7 +273,7 @@ def build_parser(*, session: bool = False) -> argparse.ArgumentParser:
     a = sub.add_parser("add", help="add a message (and optional reply) through the manager")
     a.add_argument("text")
     _scope_flags(a, all_scopes=False)
-    a.add_argument("--name", help="speaker name shown to the manager (default: the user id)")
+    a.add_argument("--name", help="speaker name shown to the manager (default: the user id, capitalised)")
     a.add_argument("--reply", help="the other side of the pair")
     a.add_argument("--timestamp", help="ISO date-time of the message (never defaults to now)")
     a.set_defaults(fn=cmd_add)
