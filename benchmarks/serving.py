@@ -76,6 +76,18 @@ def summarise(name: str, users: int, wall: float, lat: list[float], calls: list[
             "consistent": report["missing_vectors"] == report["orphan_vectors"] == 0, **extra}
 
 
+PARTIAL: Path | None = None
+
+
+def emit(row: dict) -> dict:
+    """Print a row (without memories) and append it to the partial results file."""
+    print(json.dumps({k: v for k, v in row.items() if k != "memories"}), flush=True)
+    if PARTIAL is not None:
+        with open(PARTIAL, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
 def hook(calls: list[dict]):
     return lambda c: calls.append({"stage": c.stage, "valid": c.valid, "prompt_tokens": c.prompt_tokens,
                                    "completion_tokens": c.completion_tokens})
@@ -190,9 +202,8 @@ def bench_server(vllm_py: str, adapter: str | None, model: str, plan: list[dict]
             mcfg.update(timeout_s=300, retries=0)
             for n in users:
                 backend = OpenAIBackend.from_config(BackendConfig.model_validate(mcfg))
-                results.append(run_concurrent("vllm-serve", backend, config(mcfg), plan, n, structured=structured,
-                                              engine_start_s=round(start_s, 1)))
-                print(json.dumps({k: v for k, v in results[-1].items() if k != "memories"}), flush=True)
+                results.append(emit(run_concurrent("vllm-serve", backend, config(mcfg), plan, n,
+                                                   structured=structured, engine_start_s=round(start_s, 1))))
     finally:
         server.kill()
     return results
@@ -233,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     from memmgr.backends.hf import convert_gguf_to_hf, smollm2_gguf_path
     from tests.serving.fixtures import vllm_python
 
+    global PARTIAL
+    PARTIAL = Path(args.out).with_suffix(".partial.jsonl")
+    PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+    PARTIAL.write_text("")
     users = [int(x) for x in args.users.split(",")]
     adapter = None if args.no_adapter or not Path(args.adapter).is_dir() else str(Path(args.adapter).resolve())
     if not args.no_adapter and adapter is None:
@@ -246,13 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "transformers" not in skip:  # (a): the first K users of the same workload, one add at a time
-            rows.append(bench_transformers(model, adapter, plan[:args.transformers_users], args.max_tokens))
-            print(json.dumps({k: v for k, v in rows[-1].items() if k != "memories"}), flush=True)
+            rows.append(emit(bench_transformers(model, adapter, plan[:args.transformers_users], args.max_tokens)))
         if vllm_py and "offline" not in skip:
-            rows += bench_offline(vllm_py, {"model": model, "adapter": adapter, "max_tokens": args.max_tokens,
-                                            "users": users, "plan": plan, "dtype": args.dtype,
-                                            "offline_users": [int(x) for x in args.offline_users.split(",")]},
-                                  tmp)
+            spec = {"model": model, "adapter": adapter, "max_tokens": args.max_tokens, "users": users,
+                    "plan": plan, "dtype": args.dtype,
+                    "offline_users": [int(x) for x in args.offline_users.split(",")]}
+            rows += [emit(r) for r in bench_offline(vllm_py, spec, tmp)]
         if vllm_py and "serve" not in skip:
             rows += bench_server(vllm_py, adapter, model, plan, users, args.max_tokens, tmp, args.dtype)
         if not vllm_py:
