@@ -44,5 +44,5 @@ bench: setup
 	$(PY) benchmarks/pipeline_overhead.py
 	$(PY) benchmarks/adversarial.py
 
-bench-serving: setup setup-vllm  ## transformers vs vLLM offline vs `vllm serve` with N users (SmolLM2; ~15 min)
-	flock /tmp/memmgr-heavy.lock $(PY) benchmarks/serving.py
+bench-serving: setup setup-vllm  ## transformers vs vLLM offline vs `vllm serve` with N users (SmolLM2; ~22 min)
+	$(PY) benchmarks/serving.py --users 1,4,8 --pairs 2 --max-tokens 96 --transformers-users 3 --offline-users 8

@@ -6,7 +6,7 @@
 Workload: one user per synthetic gold world (data_gen.synthetic, test split; max(--users) users), the first `--pairs`
 message pairs of each; every user's pairs go through the full pipeline (extraction + one update call per fact) in
 order. Every run processes the whole workload with N users in flight at once (N = 1: the sequential run). Manager: SmolLM2-135M-Instruct (`smollm2`, GGUF converted to a HF folder) + the adapter (default: the
-one `make demo-quick` trained), greedy. Embedder: the hash embedder, so the figures are the manager's.
+one `make demo` trained, else `make demo-quick`'s), greedy. Embedder: the hash embedder, so the figures are the manager's.
 
   (a) transformers   TransformersBackend (float32), Memory, one add at a time (the users one after another);
   (b) vllm-offline   VLLMBackend in .venv-vllm, AsyncMemory + BatchingBackend, N users at once (--offline-users);
@@ -33,7 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_ADAPTER = ROOT / "outputs" / "main" / "smollm2_cpu_quick" / "sft"
+# the adapter `make demo` trained, else the one of `make demo-quick`
+DEFAULT_ADAPTER = next((p for p in (ROOT / "outputs" / "main" / "smollm2_cpu" / "sft",
+                                    ROOT / "outputs" / "main" / "smollm2_cpu_quick" / "sft") if p.is_dir()),
+                       ROOT / "outputs" / "main" / "smollm2_cpu" / "sft")
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     users = [int(x) for x in args.users.split(",")]
     adapter = None if args.no_adapter or not Path(args.adapter).is_dir() else str(Path(args.adapter).resolve())
     if not args.no_adapter and adapter is None:
-        print(f"no adapter at {args.adapter} (run `make demo-quick`): benchmarking the base model")
+        print(f"no adapter at {args.adapter} (run `make demo`): benchmarking the base model")
     model = convert_gguf_to_hf(smollm2_gguf_path())
     plan = workload(max(users), args.pairs)
     skip = set(filter(None, args.skip.split(",")))
