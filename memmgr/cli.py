@@ -1,5 +1,5 @@
 """`memmgr` command line: add / search / list / history / update / delete / export / import / undo / reset /
-check / reindex / ingest, and shell / batch to run many of them in one process.
+check / reindex / ingest, shell / batch to run many of them in one process, serve (memmgr.serve: `vllm serve`).
 
 The store lives in --store (default $MEMMGR_STORE or ./.memmgr_store); the pipeline and manager come from
 --config (a MemoryConfig YAML, or mem0's config shape; default: SmolLM2-135M via transformers on CPU, MiniLM
@@ -350,7 +350,17 @@ def build_parser(*, session: bool = False) -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="run the verbs of FILE (one a line, # comments) in one process, like shell")
     b.add_argument("file", help="a file of verb lines ('-' = stdin)")
     b.set_defaults(fn=cmd_session)
+    sv = sub.add_parser("serve", add_help=False, help="print (--run: start) `vllm serve` for a trained adapter or "
+                                                      "merged model + the manager config for it (serve --help)")
+    sv.add_argument("serve_args", nargs=argparse.REMAINDER)
+    sv.set_defaults(fn=lambda args, session: _serve(args.serve_args))
     return p
+
+
+def _serve(argv: list[str]) -> int:  # memmgr.serve has its own parser: `memmgr serve X` == `python -m memmgr.serve X`
+    from memmgr.serve import main as serve_main
+
+    return serve_main(argv)
 
 
 def _one_line(e: BaseException) -> str:
@@ -403,6 +413,9 @@ def cmd_session(args: argparse.Namespace, session: Session) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,8 +1,9 @@
 """`memmgr serve`: the `vllm serve` command for a trained manager, and the manager config that points at it.
 
-    python -m memmgr.serve runs/sft/smollm2-135m_lora_gpu              # print the command + the config snippet
-    python -m memmgr.serve runs/merged/smollm2-sft-grpo --port 8001 --run   # exec the server
-    python -m memmgr.serve outputs/main/smollm2_cpu/sft --device cpu --write-config /tmp/served.yaml
+    memmgr serve runs/sft/smollm2-135m_lora_gpu              # print the command + the config snippet
+    memmgr serve runs/merged/smollm2-sft-grpo --port 8001 --run   # exec the server
+    memmgr serve outputs/main/smollm2_cpu/sft --device cpu --write-config /tmp/served.yaml
+(`python -m memmgr.serve ...` is the same.)
 
 A PEFT adapter folder (adapter_config.json) is served as its base model (base_model_name_or_path, or --base) plus
 the adapter as a LoRA module named `--name` (`--enable-lora --lora-modules NAME=DIR --max-lora-rank R`); a merged

@@ -146,3 +146,9 @@ def test_batch_file_reuses_the_manager_across_check_and_reindex(cli, capsys, tmp
     assert len(listed) == 3 and "usage: memmgr search" in out
     assert cli("batch", str(tmp_path / "missing.txt")) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_help_lists_serve(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "serve" in capsys.readouterr().out

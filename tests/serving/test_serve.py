@@ -74,3 +74,30 @@ def test_errors_are_one_line(tmp_path, capsys):
     no_base.mkdir()
     (no_base / "adapter_config.json").write_text("{}")
     assert serve.main([str(no_base)]) == 2 and "--base" in capsys.readouterr().err
+
+
+def test_memmgr_serve_verb_prints_command_and_config(adapter, tmp_path, capsys):
+    from memmgr.cli import main as cli_main
+
+    assert cli_main(["serve", str(adapter), "--device", "cpu", "--port", "8123", "--python", "/venv/bin/python"]) == 0
+    out = capsys.readouterr().out
+    assert "/venv/bin/python -m vllm.entrypoints.openai.api_server" in out and "--enable-lora" in out
+    assert "base_url: http://127.0.0.1:8123/v1" in out and "prompt_style: student" in out
+    with pytest.raises(SystemExit) as e:
+        cli_main(["serve", "--help"])
+    assert e.value.code == 0 and "usage: memmgr serve" in capsys.readouterr().out
+    assert cli_main(["serve", str(tmp_path / "nope")]) == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_memmgr_serve_console_script(adapter):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("memmgr")
+    cmd = [str(exe)] if exe.is_file() else [shutil.which("memmgr") or "memmgr"]
+    out = subprocess.run([*cmd, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "usage: memmgr serve" in out.stdout, out.stderr[-2000:]
+    out = subprocess.run([*cmd, "serve", str(adapter), "--device", "gpu"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--gpu-memory-utilization 0.9" in out.stdout and "backend: openai" in out.stdout
