@@ -40,7 +40,7 @@ from memmgr.settings import Strict, build, cli_config, load_yaml
 from memmgr.types import ManagerCall, human_date
 
 log = logging.getLogger(__name__)
-Method = Literal["mem0", "full_context", "rag"]
+Method = Literal["mem0", "turns", "full_context", "rag"]
 
 
 class RagConfig(Strict):
@@ -180,6 +180,8 @@ class Mem0Method:
         self.memory.reset()
 
     def _on_call(self, call: ManagerCall) -> None:
+        if call.prompt_style == "verbatim":  # add(..., infer=False): recorded as a call, but no model ran
+            return
         c = self.costs
         c["manager_calls"] += 1
         c["manager_prompt_tokens"] += call.prompt_tokens
@@ -223,6 +225,22 @@ class Mem0Method:
         retrieved = [{"speaker": s, "text": m["memory"], "score": m.get("score"), "source_ids": m.get("source_ids", []),
                       "date": m.get("session_date")} for s, ms in ((a, mem_a), (b, mem_b)) for m in ms]
         return messages, retrieved, search_s
+
+
+class TurnsMethod(Mem0Method):
+    """"Store every turn": each turn verbatim as a memory of its speaker (`add(..., infer=False)`: no manager),
+    searched and answered exactly like mem0's memories. The manager-free reference for QA and evidence recall@k."""
+
+    def ingest(self, progress: bool = True) -> None:
+        t0 = time.perf_counter()
+        for sess in self.sample.conversation.sessions:
+            for m in sess.turns:
+                if m.name in self.sample.conversation.speakers and m.content.strip():
+                    self.memory.add([m.model_copy(update={"role": "user"})], user_id=self.scope(m.name),
+                                    timestamp=sess.date_time, infer=False)
+        self.costs["ingest_s"] = time.perf_counter() - t0
+        self.costs["memories"] = sum(len(self.memory.get_all(user_id=self.scope(s))["results"])
+                                     for s in self.sample.conversation.speakers)
 
 
 class FullContextMethod:
@@ -312,18 +330,20 @@ def score_record(qa: Any, prediction: str, retrieved: list[dict[str, Any]], meth
 def run_method(cfg: EvalConfig, method: str, sample: Sample, *, seed: int, backends: Backends, embedder: Any,
                progress: bool = True, transfer_embedder: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Ingest one conversation with one method and answer its questions; returns (records, costs). With a
-    `transfer_embedder` and observations, mem0's costs carry `transfer` (eval.transfer counts and rates)."""
+    `transfer_embedder` and observations, mem0's and turns' costs carry `transfer` (eval.transfer counts, rates)."""
     from tqdm import tqdm
 
     answerer, judge = backends.get("answerer", seed), backends.get("judge", seed)
     if method == "mem0":
         runner: Any = Mem0Method(cfg, sample, backends.get("manager", seed), embedder)
+    elif method == "turns":
+        runner = TurnsMethod(cfg, sample, None, embedder)
     elif method == "full_context":
         runner = FullContextMethod(cfg, sample)
     else:
         runner = RagMethod(cfg, sample, embedder)
     runner.ingest(progress)
-    if method == "mem0" and transfer_embedder is not None and sample.observations:
+    if method in ("mem0", "turns") and transfer_embedder is not None and sample.observations:
         runner.costs["transfer"] = transfer.conversation_transfer(sample, runner.memory_scopes(),
                                                                   transfer_embedder, cfg.transfer)
     records = []

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memmgr.qa_metrics import mean, normalize_answer, percentile, token_f1
-from memmgr.scoring import aggregate, score_row, state_scores
+from memmgr.scoring import aggregate, pooled_fact_match, score_row, state_scores
 from memmgr.settings import ConfigError, Strict
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,9 @@ def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed:
 
 # ----------------------------------------------------------------------------------------------- traces
 def evaluate_traces(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_style: str | None = None,
-                    max_tokens: int = 256, progress: bool = True) -> dict[str, Any]:
-    """Answer every recorded manager prompt (greedy) and score it against the row's label."""
+                    max_tokens: int = 256, progress: bool = True, match_embedder: Any = None) -> dict[str, Any]:
+    """Answer every recorded manager prompt (greedy) and score it against the row's label; with a `match_embedder`
+    also the extracted facts against the gold ones by eval.transfer's matcher (`fact_match_recall`/`_rate`)."""
     from data_gen.traces import answer_rows
     from memmgr.manager_card import resolve_prompt_style
 
@@ -81,10 +82,17 @@ def evaluate_traces(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_styl
     wall = time.perf_counter() - t0
     scores = [score_row(r, g.text) for r, g in zip(rows, gens, strict=True)]
     out = aggregate(scores)
+    if match_embedder is not None:
+        out.update(pooled_fact_match(rows, [g.text for g in gens], match_embedder))
     sources = sorted({r["mix_source"] for r in rows if r.get("mix_source")})
     if len(sources) > 1:  # a mixed dataset (data_gen.mix): the same scores, broken down by source
-        out["by_source"] = {s: aggregate([sc for r, sc in zip(rows, scores, strict=True) if r.get("mix_source") == s])
-                            for s in sources}
+        out["by_source"] = {}
+        for s in sources:
+            mine = [i for i, r in enumerate(rows) if r.get("mix_source") == s]
+            out["by_source"][s] = aggregate([scores[i] for i in mine])
+            if match_embedder is not None:
+                out["by_source"][s].update(pooled_fact_match([rows[i] for i in mine], [gens[i].text for i in mine],
+                                                             match_embedder))
     n_completion = sum(g.completion_tokens for g in gens)
     out.update({
         "prompt_style": style or "as recorded",
@@ -163,7 +171,7 @@ def evaluate_worlds(backend: Any, worlds: Sequence[Any], *, answerer: Any = None
 def evaluate_manager(backend: Any, dataset_or_worlds: Any, limit: int | None = None, *, split: str = "test",
                      prompt_style: str | None = None, max_tokens: int = 256, answerer: Any = None,
                      memory_config: Any = None, embedder: Any = None, seed: int = 0, progress: bool = True,
-                     source: str | None = None) -> dict[str, Any]:
+                     source: str | None = None, match_embedder: Any = None) -> dict[str, Any]:
     """Manager metrics of `backend` on a trace dataset or synthetic worlds (path, list or Dataset).
 
     Returns {"kind": "traces"|"worlds", "metrics": {...}, "samples": [...], "backend": name, "n": ...}."""
@@ -172,7 +180,8 @@ def evaluate_manager(backend: Any, dataset_or_worlds: Any, limit: int | None = N
         raise ValueError(f"no {kind} to evaluate in {dataset_or_worlds!r}")
     t0 = time.perf_counter()
     if kind == "traces":
-        res = evaluate_traces(backend, items, prompt_style=prompt_style, max_tokens=max_tokens, progress=progress)
+        res = evaluate_traces(backend, items, prompt_style=prompt_style, max_tokens=max_tokens, progress=progress,
+                              match_embedder=match_embedder)
     else:
         res = evaluate_worlds(backend, items, answerer=answerer, memory_config=memory_config, embedder=embedder,
                               progress=progress)
@@ -192,6 +201,7 @@ class ManagerEvalConfig(Strict):
     batch_size: int = 8
     seed: int = 0
     embedder: Literal["sentence-transformers", "hash"] = "sentence-transformers"
+    fact_match: bool = True  # traces: also score extracted facts with eval.transfer's matcher (the embedder above)
     cache_dir: str | None = None  # LLM disk cache folder (off by default)
     name: str | None = None  # task name in the results (default manager_<kind>)
     output_dir: str = "outputs/eval/manager"
@@ -219,6 +229,7 @@ TRACE_COLUMNS = (("n", "n", "{:.0f}"), ("JSON valid", "json_validity", "{:.3f}")
                  ("op macro-F1", "op_macro_f1", "{:.3f}"), ("id acc", "id_accuracy", "{:.3f}"),
                  ("halluc. id rate", "hallucinated_id_rate", "{:.3f}"), ("fact P", "fact_precision", "{:.3f}"),
                  ("fact R", "fact_recall", "{:.3f}"), ("fact F1", "fact_f1", "{:.3f}"),
+                 ("fact match R", "fact_match_recall", "{:.3f}"), ("fact match rate", "fact_match_rate", "{:.3f}"),
                  ("outcome F1", "outcome_f1", "{:.3f}"), ("latency p50 s", "latency_p50", "{:.2f}"),
                  ("latency p95 s", "latency_p95", "{:.2f}"), ("prompt tok/call", "prompt_tokens_per_call", "{:.0f}"),
                  ("compl. tok/call", "completion_tokens_per_call", "{:.0f}"))
@@ -236,9 +247,15 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
         from eval.cache import CachedBackend
 
         backend = CachedBackend(backend, cfg.cache_dir)
+    match_embedder = None
+    if cfg.fact_match:
+        from memmgr.config import EmbedderConfig
+        from memmgr.embed import make_embedder
+
+        match_embedder = make_embedder(EmbedderConfig(provider=cfg.embedder))
     res = evaluate_manager(backend, cfg.data, cfg.limit, split=cfg.split, prompt_style=cfg.prompt_style,
                            max_tokens=cfg.max_tokens, seed=cfg.seed, source=cfg.source,
-                           memory_config={"embedder": {"provider": cfg.embedder}})
+                           memory_config={"embedder": {"provider": cfg.embedder}}, match_embedder=match_embedder)
     from eval.report import write_report
 
     task = cfg.name or f"manager_{res['kind']}"

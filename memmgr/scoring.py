@@ -298,3 +298,22 @@ def match_facts(pred_texts: Sequence[str], gold_texts: Sequence[str], embedder: 
             "match_rate": sum(pred_hit) / len(pred) if pred else None,
             "n_pred": len(pred), "n_gold": len(gold), "matched_pred": sum(pred_hit), "matched_gold": sum(gold_hit),
             "pred_matched": pred_hit, "gold_matched": gold_hit, "pairs": pairs}
+
+
+def pooled_fact_match(rows: Sequence[dict[str, Any]], outputs: Sequence[str], embedder: Any, **match: Any
+                      ) -> dict[str, Any]:
+    """The transfer matcher (`match_facts`) on extraction trace rows: each output's facts against its row's gold
+    facts; `fact_match_recall` = matched gold / gold, `fact_match_rate` = matched facts / extracted facts, pooled
+    over rows (None when there is nothing to divide by). Invalid outputs count as no facts."""
+    gold_n = gold_hit = pred_n = pred_hit = 0
+    for row, raw in zip(rows, outputs, strict=True):
+        if row["stage"] != "extract":
+            continue
+        parsed = parse_facts(raw)
+        m = match_facts(parsed.facts if parsed.valid else [], json.loads(row["label"]).get("facts", []), embedder,
+                        **match)
+        gold_n, gold_hit = gold_n + m["n_gold"], gold_hit + m["matched_gold"]
+        pred_n, pred_hit = pred_n + m["n_pred"], pred_hit + m["matched_pred"]
+    return {"fact_match_recall": gold_hit / gold_n if gold_n else None,
+            "fact_match_rate": pred_hit / pred_n if pred_n else None}
+

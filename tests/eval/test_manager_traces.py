@@ -120,3 +120,28 @@ def test_mixed_rows_are_broken_down_by_source():
     m = evaluate_traces(Scripted(answers), rows, progress=False)["metrics"]
     assert set(m["by_source"]) == {"life", "synthetic"}
     assert m["by_source"]["life"]["json_validity"] == 1.0 and m["by_source"]["synthetic"]["json_validity"] == 0.0
+
+
+class _ConstEmbedder:
+    name, dim = "const", 2
+
+    def embed(self, texts):
+        return [[1.0, 0.0] for _ in texts]
+
+
+def test_fact_match_uses_the_transfer_matcher():
+    """Gold facts answered back match themselves; a paraphrase with other content words, and invalid output, do not."""
+    rows = [r for r in _rows() if r["stage"] == "extract"]
+    gold = [json.loads(r["label"])["facts"] for r in rows]
+    assert sum(map(len, gold)) > 0
+    perfect = evaluate_traces(Scripted([r["label"] for r in rows]), rows, progress=False,
+                              match_embedder=_ConstEmbedder())["metrics"]
+    assert perfect["fact_match_recall"] == 1.0 and perfect["fact_match_rate"] == 1.0
+    off = [json.dumps({"facts": ["Zebra quartet vanished overnight"]}) for _ in rows]
+    miss = evaluate_traces(Scripted(off), rows, progress=False, match_embedder=_ConstEmbedder())["metrics"]
+    assert miss["fact_match_recall"] == 0.0 and miss["fact_match_rate"] == 0.0
+    junk = evaluate_traces(Scripted(["nope"] * len(rows)), rows, progress=False,
+                           match_embedder=_ConstEmbedder())["metrics"]
+    assert junk["fact_match_recall"] == 0.0 and junk["fact_match_rate"] is None  # no facts extracted at all
+    assert "fact_match_recall" not in evaluate_traces(Scripted([r["label"] for r in rows]), rows,
+                                                      progress=False)["metrics"]

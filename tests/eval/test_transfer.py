@@ -193,6 +193,19 @@ def test_run_reports_transfer_rows_and_columns(tmp_path, obs_data):
     assert len(out["paths"]["plots"]) == 3 and out["transfer_embedder"] == "hash-384"
 
 
+def test_turns_method_stores_every_turn_and_answers_like_mem0(tmp_path, obs_data):
+    out = _run(tmp_path, obs_data, methods=["turns"], top_k=1)
+    res = out["results"]
+    turns, ref = res["locomo_turns"], res["transfer_store_every_turn"]
+    # the same turns as the reference row, stored through the real store (infer=False) and scored the same way
+    for k in ("memories", "evidence_coverage", "observation_recall", "memory_match_rate"):
+        assert turns[k] == ref[k], k
+    assert turns["manager_calls"] == 0 and turns["manager_prompt_tokens"] == 0
+    [rec] = [r for r in out["samples"]["locomo_turns"]][:1]
+    assert len(rec["retrieved"]) == 2  # top_k=1 per speaker: recall@k does not get every memory
+    assert all(r["source_ids"] for r in rec["retrieved"]) and rec["evidence_recall"] is not None
+
+
 def test_transfer_switch_and_missing_observations(tmp_path, obs_data, caplog):
     off = _run(tmp_path, obs_data, methods=["mem0"], transfer={"enabled": False})
     assert list(off["results"]) == ["locomo_mem0"] and "observation_recall" not in off["results"]["locomo_mem0"]
