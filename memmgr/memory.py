@@ -4,7 +4,6 @@ reset / export / import_ / revert, with atomic, audited application of manager d
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -14,14 +13,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from memmgr import mem0_compat, prompts
+from memmgr import mem0_compat, portability, prompts
 from memmgr.backends import make_backend
 from memmgr.backends.base import LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.embed import Embedder, make_embedder
+from memmgr.graph.memory import GraphMemory
 from memmgr.manager_card import resolve_prompt_style
 from memmgr.pipeline import ResolvedOp, decide_ops, extract_facts, summarize
-from memmgr.sanitize import Rejected, check_memory_text, clean_text, norm_text
+from memmgr.sanitize import check_memory_text, clean_text, norm_text
 from memmgr.settings import ConfigError
 from memmgr.stores.qdrant import QdrantIndex
 from memmgr.stores.sqlite import SQLiteStore, utcnow
@@ -81,6 +81,9 @@ class Memory:
                                  url=store.url, collection=store.collection)
         self.trace_hooks: list[TraceHook] = list(trace_hooks)
         self._lock = threading.RLock()
+        # Mem0g (memmgr.graph): entities and relations beside the memories, when graph.mode is "graph" or "both"
+        self.graph = (GraphMemory(self.config, self.db, self.embedder, self._lock)
+                      if self.config.graph.mode != "vector" else None)
         self._prompt_style: str | None = None
         self.reindex_report: dict[str, Any] | None = None
         mismatch = self.db.embedder_mismatch(self._embedder_id())
@@ -157,9 +160,11 @@ class Memory:
         rejected: list[Rejection] = []
         calls: list[ManagerCall] = []
 
-        facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new, today=today,
-                                    style=style, context=ctx)
-        self._emit(call, calls, rejected)
+        facts: list[str] = []
+        if cfg.graph.mode != "graph":
+            facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new,
+                                        today=today, style=style, context=ctx)
+            self._emit(call, calls, rejected)
         groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
         for group in groups:
             candidates = self._candidates(group, scope)
@@ -169,9 +174,11 @@ class Memory:
                                   metadata=metadata or {})
             results.extend(a for a in applied if a["event"] != "NOOP")
             self._emit(call, calls, rejected)
+        graph = self.graph and self.graph.add(self.manager, new, scope, ts=ts, today=today, source_ids=source_ids,
+                                              style=style, context=ctx, emit=lambda c: self._emit(c, calls, rejected))
         self._advance_state(key, state, new, today, ctx, calls, rejected)
-        return {"results": results, "rejected": [r.model_dump() for r in rejected],
-                "calls": len(calls), "call_ids": mem0_compat.changing(calls), "facts": facts}
+        return {"results": results, "rejected": [r.model_dump() for r in rejected], "calls": len(calls),
+                "call_ids": mem0_compat.changing(calls), "facts": facts, **({"relations": graph} if self.graph else {})}
 
     def _emit(self, call: ManagerCall, calls: list[ManagerCall], rejected: list[Rejection]) -> None:
         calls.append(call)
@@ -308,8 +315,11 @@ class Memory:
             return {"results": []}
         hits = self.index.search(self.embedder.embed([clean_text(query)])[0], scope.as_filters(), limit, ids=ids)
         items = self.db.get_many([h[0] for h in hits])
-        return {"results": [items[mid].model_copy(update={"score": score}).model_dump() for mid, score in hits
-                            if mid in items and (threshold is None or score >= threshold)]}
+        out = {"results": [items[mid].model_copy(update={"score": score}).model_dump() for mid, score in hits
+                           if mid in items and (threshold is None or score >= threshold)]}
+        if self.graph:  # mem0's key; `self.graph.search(..., as_of=...)` asks for the graph at a past date
+            out["relations"] = self.graph.search(query, scope, limit=min(limit, self.config.graph.search_limit))
+        return out
 
     def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
             run_id: str | None = None) -> dict[str, Any] | None:
@@ -358,6 +368,8 @@ class Memory:
         items = self.db.list(scope)
         self._delete_items(items)
         self.db.clear_state(scope)
+        if self.graph:
+            self.graph.delete_all(scope)
         return {"message": mem0_compat.DELETED_ALL, "deleted": len(items)}
 
     def _delete_items(self, items: Sequence[MemoryItem]) -> None:
@@ -389,9 +401,13 @@ class Memory:
         with self._lock:
             self.db.reset()
             self.index.reset()
+            if self.graph:
+                self.graph.reset()
         return {"message": mem0_compat.RESET}
 
     def close(self) -> None:
+        if getattr(self, "graph", None):
+            self.graph.close()
         self.index.close()
         self.db.close()
 
@@ -401,6 +417,8 @@ class Memory:
         """Undo what one manager call did (all its ops), or the last op applied to one memory."""
         if not (call_id or memory_id):
             raise ValueError("give call_id or memory_id")
+        if call_id and self.graph and self.graph.owns_call(call_id):
+            return self.graph.revert(call_id, Scope(user_id=user_id, agent_id=agent_id, run_id=run_id))
         seen = self.history(memory_id, call_id=call_id, user_id=user_id, agent_id=agent_id, run_id=run_id)  # guard
         if call_id and not seen:
             raise ValueError(f"no memory operation was recorded under call_id {call_id!r}")
@@ -456,46 +474,14 @@ class Memory:
     # ----------------------------------------------------------------------------------------- portability
     def export(self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, all_scopes: bool = False) -> int:
-        """Write the scope's memories with provenance and their full history as JSONL; returns how many."""
+        """Write the scope's memories with provenance and their full history as JSONL (then its graph, when graph
+        memory is on); returns how many memories."""
         scope, _ = mem0_compat.resolve_scope("export", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
                                              all_scopes=all_scopes)
-        items = self.db.list(scope)
-        with open(path, "w", encoding="utf-8") as f:
-            for item in items:
-                row = {"type": "memory", **item.model_dump(exclude={"score"}), "history": self.db.history(item.id)}
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return len(items)
+        return portability.export_jsonl(self, path, scope)
 
     def import_(self, path: str | Path, *, overwrite: bool = False) -> dict[str, int]:
         """Load an export; memories keep their ids, provenance and history. Existing ids are skipped unless
         overwrite (their history is then kept, not duplicated, plus an IMPORT row). Texts are re-checked and
-        re-embedded with this instance's embedder."""
-        counts = {"imported": 0, "skipped": 0, "rejected": 0}
-        with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        for row in rows:
-            if row.get("type") != "memory":
-                continue
-            hist = row.pop("history", [])
-            row.pop("type")
-            try:
-                item = MemoryItem.model_validate(row)
-                item.memory = check_memory_text(item.memory, max_chars=self.config.guards.max_text_chars)
-            except (Rejected, ValueError) as e:
-                log.warning("import: rejected memory %s: %s", row.get("id"), e)
-                counts["rejected"] += 1
-                continue
-            existing = self.db.get(item.id, include_deleted=True)
-            if existing and not overwrite:
-                counts["skipped"] += 1
-                continue
-            vec = self.embedder.embed([item.memory])[0]
-            key = item.scope.key()
-            with self._lock:
-                with self.db.transaction() as conn:
-                    self.db.restore_memory(conn, item.model_copy(update={"hash": text_hash(item.memory)}), key, hist)
-                    if existing:
-                        self._history(conn, item.id, "IMPORT", existing.memory, item.memory, None, "import", key)
-                self.index.upsert([item.id], [vec], [item.scope.as_filters()])
-            counts["imported"] += 1
-        return counts
+        re-embedded with this instance's embedder. Graph rows are imported when graph memory is on."""
+        return portability.import_jsonl(self, path, overwrite=overwrite)

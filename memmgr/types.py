@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Event = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
-Stage = Literal["extract", "update", "summary"]
+# graph_* are the graph manager's three calls (memmgr.graph): entities, relations, conflict resolution
+Stage = Literal["extract", "update", "summary", "graph_entities", "graph_relations", "graph_resolve"]
 EVENTS: tuple[str, ...] = ("ADD", "UPDATE", "DELETE", "NOOP")
 
 

