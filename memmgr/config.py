@@ -75,7 +75,7 @@ class GraphConfig(_Strict):
     min_entity_support: float = 0.5  # grounding of entity names in the messages (0 disables)
     hops: int = 1  # neighbourhood depth of entity-centric retrieval
     search_limit: int = 20  # relations returned by search
-    triplet_threshold: float = 0.3  # min cosine of query vs "source relation destination" for triplet matching
+    triplet_threshold: float = 0.5  # min cosine of query vs "source relation destination" for triplet matching
 
 
 def default_manager() -> BackendConfig:
