@@ -98,16 +98,17 @@ def generate_relations(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[
     return out, call
 
 
-def resolve_conflicts(backend: LLMBackend, cfg: MemoryConfig, *, existing: Sequence[tuple[str, tuple[str, str, str]]],
-                      new: Sequence[tuple[str, str, str]], today: str, style: str, context: dict[str, Any],
+def resolve_conflicts(backend: LLMBackend, cfg: MemoryConfig, *, conversation: Sequence[Message],
+                      existing: Sequence[tuple[str, tuple[str, str, str]]], new: Sequence[tuple[str, str, str]],
+                      today: str, style: str, context: dict[str, Any],
                       keep: Sequence[tuple[str, str, str]] = ()) -> tuple[list[str], ManagerCall]:
-    """Which `existing` relations ((relation id, triple) pairs, shown under small ids) the `new` triples make
-    obsolete; returns relation ids. A relation that the messages assert again (`new` or `keep`: triples already
+    """Which `existing` relations ((relation id, triple) pairs, shown under small ids) the conversation and its
+    `new` triples make obsolete; returns relation ids. A relation that the messages assert again (`new` or `keep`: triples already
     stored) is never invalidated."""
     g = cfg.graph
     shown = [(str(i), t) for i, (_, t) in enumerate(existing)]
     id_map = {str(i): rid for i, (rid, _) in enumerate(existing)}
-    parsed, call = _call(backend, cfg, gp.render_resolve(shown, new, today, style), "graph_resolve",
+    parsed, call = _call(backend, cfg, gp.render_resolve(conversation, shown, new, today, style), "graph_resolve",
                          lambda raw: parse_invalidations(raw, id_map.keys(), max_chars=cfg.guards.max_output_chars),
                          RESOLVE_SCHEMA, style, {**context, "shown_relation_ids": id_map})
     reasserted = {tuple(norm_text(x) for x in t) for t in [*new, *keep]}

@@ -87,11 +87,12 @@ class GraphMemory:
             fresh = [t for t in triples if (ends[norm_text(t[0])].id, t[1], ends[norm_text(t[2])].id) not in present]
             rel_call.applied = [{"event": "NOOP", "relation": gp.triple_text(*t)} for t in triples if t not in fresh]
             invalid, res_call = [], None
-            if fresh and existing:
-                invalid, res_call = resolve_conflicts(manager, self.config, existing=[(r.id, r.triple())
-                                                                                      for r in existing],
-                                                      new=fresh, keep=triples, today=today, style=style,
-                                                      context=context)
+            # also without new triples (a retraction obsoletes an edge and adds none, as in mem0), but not after
+            # an unparseable relations answer: a manager off the rails this turn decides nothing destructive
+            if existing and rel_call.valid:
+                invalid, res_call = resolve_conflicts(manager, self.config, conversation=new,
+                                                      existing=[(r.id, r.triple()) for r in existing], new=fresh,
+                                                      keep=triples, today=today, style=style, context=context)
             added = self._apply(scope, key, when, fresh, ends, resolved, invalid, source_ids, rel_call, res_call)
         emit(rel_call)
         if res_call is not None:

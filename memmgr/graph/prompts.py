@@ -54,10 +54,11 @@ listed; relation lower_case_with_underscores, source -> destination). Output JSO
 "relation": ..., "destination": ...}]}."""
 
 RESOLVE_SYSTEM_TEACHER = """You maintain the knowledge graph of a conversational assistant. Your job in this step is \
-conflict resolution: decide which EXISTING RELATIONS (shown with small integer ids) the NEW RELATIONS make obsolete.
+conflict resolution: decide which EXISTING RELATIONS (shown with small integer ids) the CONVERSATION and the NEW \
+RELATIONS taken from it make obsolete.
 
-A relation is obsolete when a new one says it is no longer true: the person moved (lives_in a new city), changed job, \
-broke up, sold or lost something, stopped an activity. Relations that can hold together (likes two foods, visited \
+A relation is obsolete when the conversation says it is no longer true: the person moved (lives_in a new city), \
+changed job, broke up, sold or lost something, stopped an activity. Relations that can hold together (likes two foods, visited \
 two cities, has two pets) are not obsolete. When unsure, keep the relation. Obsolete relations are kept as history, \
 marked invalid, so never list one just because it is old.
 Return only JSON: {"invalidate": ["id", ...]}. Return {"invalidate": []} when nothing is obsolete.
@@ -67,7 +68,7 @@ Existing relations: 0: Sam -- lives_in --> York   1: Sam -- has_pet --> Pixel
 New relations: Sam -- lives_in --> Leeds
 Output: {"invalidate": ["0"]}
 """
-RESOLVE_SYSTEM_STUDENT = """Which EXISTING RELATIONS (by id) do the NEW RELATIONS make no longer true? Keep relations \
+RESOLVE_SYSTEM_STUDENT = """Which EXISTING RELATIONS (by id) do the CONVERSATION and NEW RELATIONS make no longer true? Keep relations \
 that can hold together. Output JSON: {"invalidate": [ids]}."""
 
 GRAPH_SYSTEM_PROMPTS = {
@@ -116,12 +117,13 @@ def render_relations(new: Sequence[Message], entities: Sequence[tuple[str, str]]
             {"role": "user", "content": f"{_conversation(new, today)}\n{_H_ENT}\n{ents}"}]
 
 
-def render_resolve(existing: Sequence[tuple[str, tuple[str, str, str]]], new: Sequence[tuple[str, str, str]],
-                   today: str, style: str = "teacher") -> list[dict[str, str]]:
-    """`existing` are (small id, (source, relation, destination)); `new` are triples."""
+def render_resolve(conversation: Sequence[Message], existing: Sequence[tuple[str, tuple[str, str, str]]],
+                   new: Sequence[tuple[str, str, str]], today: str, style: str = "teacher") -> list[dict[str, str]]:
+    """`existing` are (small id, (source, relation, destination)); `new` are triples. The conversation is shown
+    too: a retraction ("I quit my job") obsoletes a relation without making a new one."""
     old = "\n".join(f"{i}: {triple_text(*t)}" for i, t in existing) or "(none)"
     fresh = "\n".join(f"- {triple_text(*t)}" for t in new) or "(none)"
-    user = f"{_H_DATE} {today or 'unknown'}\n{_H_EXISTING}\n{old}\n{_H_NEWREL}\n{fresh}"
+    user = f"{_conversation(conversation, today)}\n{_H_EXISTING}\n{old}\n{_H_NEWREL}\n{fresh}"
     return [{"role": "system", "content": _system("graph_resolve", style)}, {"role": "user", "content": user}]
 
 

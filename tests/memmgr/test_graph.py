@@ -220,3 +220,33 @@ def test_config_switch_is_strict():
             mem.graph.store  # noqa: B018
     finally:
         mem.close()
+
+
+def test_retraction_invalidates_without_a_new_relation(made):
+    """'I quit my job' adds no triple; conflict resolution still sees the conversation and the job edge."""
+    script = GraphScript(
+        graph_entities=[ents(("Maya", "person"), ("nurse", "job")), ents(("Maya", "person"), ("nurse", "job")),
+                        ents(("Maya", "person"))],
+        graph_relations=[rels(("Maya", "works_as", "nurse")), rels(), "not json"],
+        graph_resolve=[inval("0"), inval("0")])
+    mem = graph_memory(script)
+    made.append(mem)
+    mem.add(say("I work as a nurse."), user_id="maya", timestamp=T0)
+    out = mem.add(say("I quit my job as a nurse."), user_id="maya", timestamp=T1)
+    resolve = [s for s in script.seen if s["stage"] == "graph_resolve"]
+    assert resolve[0]["new"][0]["text"] == "I quit my job as a nurse." and "relations" not in resolve[0]
+    assert [r["destination"] for r in out["relations"]["deleted_entities"]] == ["nurse"]
+    assert mem.search("Maya", user_id="maya")["relations"] == []
+
+
+def test_unparseable_relations_answer_skips_conflict_resolution(made):
+    script = GraphScript(
+        graph_entities=[ents(("Maya", "person"), ("Porto", "city"))] * 2,
+        graph_relations=[rels(("Maya", "lives_in", "Porto")), "sure! here you go"],
+        graph_resolve=[inval("0")])
+    mem = graph_memory(script)
+    made.append(mem)
+    mem.add(say("I live in Porto."), user_id="maya", timestamp=T0)
+    out = mem.add(say("Porto is nice."), user_id="maya", timestamp=T1)
+    assert not [s for s in script.seen if s["stage"] == "graph_resolve"]
+    assert out["relations"]["deleted_entities"] == [] and out["rejected"][0]["stage"] == "graph_relations"

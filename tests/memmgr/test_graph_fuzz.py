@@ -41,7 +41,7 @@ def _baseline(responses_entities, responses_relations, responses_resolve=()):
     script = GraphScript(
         graph_entities=[ents(("Maya", "person"), ("Porto", "city")), *responses_entities],
         graph_relations=[rels(("Maya", "lives_in", "Porto")), *responses_relations],
-        graph_resolve=list(responses_resolve))
+        graph_resolve=list(responses_resolve) or [inval()] * 3)
     mem = graph_memory(script)
     mem.add(say("I live in Porto."), user_id="maya", timestamp=T0)
     return mem
