@@ -44,5 +44,5 @@ bench: setup
 	$(PY) benchmarks/pipeline_overhead.py
 	$(PY) benchmarks/adversarial.py
 
-bench-serving: setup setup-vllm  ## transformers vs vLLM offline vs `vllm serve` with N users (SmolLM2; ~22 min)
-	$(PY) benchmarks/serving.py --users 1,4,8 --pairs 2 --max-tokens 96 --transformers-users 3 --offline-users 8
+bench-serving: setup setup-vllm  ## transformers vs vLLM offline vs `vllm serve` with N users (SmolLM2; 2-core CPU: ~45 min, estimated)
+	$(PY) benchmarks/serving.py --users 1,4,8,16 --pairs 2 --max-tokens 96 --transformers-users 3 --offline-users 8

@@ -2,6 +2,7 @@
 
     python benchmarks/serving.py [--users 1,4,8,16] [--pairs 2] [--max-tokens 96] [--adapter DIR | --no-adapter]
     make bench-serving
+    python benchmarks/serving.py --users 8,16 --skip transformers,offline --structured strict   # (c) only
 
 Workload: one user per synthetic gold world (data_gen.synthetic, test split; max(--users) users), the first `--pairs`
 message pairs of each; every user's pairs go through the full pipeline (extraction + one update call per fact) in
@@ -14,8 +15,9 @@ one `make demo` trained, else `make demo-quick`'s), greedy. Embedder: the hash e
 (b) and (c) run with structured output (strict per-call schemas, guidance backend) and without.
 
 Reported per run: adds/s, p50/p95 seconds per add, manager completion tokens/s (and prompt tokens/s), the share of
-manager calls whose output parsed, and whether each user's final memories equal those of (c) with 1 user (same greedy
-outputs: the same memories) and those of (a) (on the users (a) ran). Results: outputs/benchmarks/serving.json.
+manager calls whose output parsed, and whether each user's final memories equal those of (c) with the fewest users
+(1 in a full run: same greedy outputs, the same memories) and those of (a) (on the users (a) ran). Results:
+outputs/benchmarks/serving.json (--out).
 """
 
 from __future__ import annotations
@@ -154,13 +156,13 @@ def bench_transformers(model: str, adapter: str | None, plan: list[dict], max_to
 
 # ------------------------------------------------------------------------------------------------- (b)
 def offline_worker(spec: dict) -> list[dict]:
-    """Inside .venv-vllm: one engine, each N with and without structured output."""
+    """Inside .venv-vllm: one engine, each N in each structured mode (strict, off)."""
     from memmgr.backends.vllm import VLLMBackend
 
     backend = VLLMBackend(spec["model"], adapter=spec["adapter"], max_tokens=spec["max_tokens"],
                           max_model_len=2048, kv_cache_gib=2, dtype=spec.get("dtype", "auto"))
     results = []
-    for structured in ("strict", "off"):
+    for structured in spec.get("structured") or ("strict", "off"):
         backend.structured = structured
         for n in spec.get("offline_users") or [8]:
             results.append(run_concurrent("vllm-offline", backend, config({"backend": "vllm", "model": "x"}),
@@ -182,14 +184,14 @@ def bench_offline(vllm_py: str, spec: dict, tmp: Path) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------- (c)
 def bench_server(vllm_py: str, adapter: str | None, model: str, plan: list[dict], users: list[int],
-                 max_tokens: int, tmp: Path, dtype: str) -> list[dict]:
+                 max_tokens: int, tmp: Path, dtype: str, modes: list[str], device: str = "cpu") -> list[dict]:
     from memmgr import serve
     from memmgr.backends.openai import OpenAIBackend
     from memmgr.config import BackendConfig
     from tests.serving.fixtures import Server, free_port
 
     port = free_port()
-    args = serve.parser().parse_args([adapter or model, "--port", str(port), "--device", "cpu", "--python", vllm_py,
+    args = serve.parser().parse_args([adapter or model, "--port", str(port), "--device", device, "--python", vllm_py,
                                       "--max-model-len", "2048", "--dtype", dtype])
     args.vllm_args = []
     sp = serve.plan(args)
@@ -199,7 +201,7 @@ def bench_server(vllm_py: str, adapter: str | None, model: str, plan: list[dict]
         t0 = time.perf_counter()
         server.wait_ready(timeout_s=300)
         start_s = time.perf_counter() - t0
-        for structured in ("strict", "off"):
+        for structured in modes:
             mcfg = sp.manager_config(max_tokens=max_tokens)
             mcfg["extra"]["structured_output"] = structured
             mcfg.update(timeout_s=300, retries=0)
@@ -212,14 +214,14 @@ def bench_server(vllm_py: str, adapter: str | None, model: str, plan: list[dict]
     return results
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], ref_users: int | None = 1) -> str:
     head = ("| run | structured | users | adds | adds/s | p50 s/add | p95 s/add | completion tok/s | valid | "
-            "memories | same as serve@1 | same as transformers |")
+            f"memories | same as serve@{ref_users} | same as transformers |")
     lines = [head, "|" + "---|" * 12]
     for r in rows:
         lines.append(f"| {r['run']} | {r.get('structured', '-')} | {r['users']} | {r['adds']} | {r['adds_per_s']} | "
                      f"{r['p50_s']} | {r['p95_s']} | {r['completion_tok_per_s']} | {r['valid_share']} | "
-                     f"{r['memories_stored']} | {r.get('same_as_serve1', '-')} | {r.get('same_as_transformers', '-')} |")
+                     f"{r['memories_stored']} | {r.get('same_as_serve_ref', '-')} | {r.get('same_as_transformers', '-')} |")
     return "\n".join(lines)
 
 
@@ -236,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transformers-users", type=int, default=4,
                    help="(a) runs the first K users only (it is the slow one); adds/s stays comparable")
     p.add_argument("--skip", default="", help="comma list of runs to skip: transformers,offline,serve")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="`memmgr serve --device` for (c): GPU flags (memory utilisation 0.9) or CPU ones (KV cache GiB)")
+    p.add_argument("--structured", default="strict,off", help="structured-output modes (b) and (c) run: strict,off")
     p.add_argument("--out", default=str(ROOT / "outputs" / "benchmarks" / "serving.json"))
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -258,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     model = convert_gguf_to_hf(smollm2_gguf_path())
     plan = workload(max(users), args.pairs)
     skip = set(filter(None, args.skip.split(",")))
+    modes = [m for m in args.structured.split(",") if m]
+    if not modes or set(modes) - {"strict", "off"}:
+        p.error("--structured takes strict, off or strict,off")
     vllm_py = vllm_python()
     rows: list[dict] = []
     t_all = time.perf_counter()
@@ -267,19 +275,21 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(emit(bench_transformers(model, adapter, plan[:args.transformers_users], args.max_tokens)))
         if vllm_py and "offline" not in skip:
             spec = {"model": model, "adapter": adapter, "max_tokens": args.max_tokens, "users": users,
-                    "plan": plan, "dtype": args.dtype,
+                    "plan": plan, "dtype": args.dtype, "structured": modes,
                     "offline_users": [int(x) for x in args.offline_users.split(",")]}
             rows += [emit(r) for r in bench_offline(vllm_py, spec, tmp)]
         if vllm_py and "serve" not in skip:
-            rows += bench_server(vllm_py, adapter, model, plan, users, args.max_tokens, tmp, args.dtype)
+            rows += bench_server(vllm_py, adapter, model, plan, users, args.max_tokens, tmp, args.dtype, modes, args.device)
         if not vllm_py:
             print("no .venv-vllm (make setup-vllm): only the transformers run")
-    ref = {r["structured"]: r["memories"] for r in rows if r["run"] == "vllm-serve" and r["users"] == 1}
+    # reference memories: (c) with the fewest users at once (1 in a full run), per structured mode
+    served = [r for r in rows if r["run"] == "vllm-serve"]
+    ref_users = min((r["users"] for r in served), default=None)
+    ref = {r["structured"]: r["memories"] for r in served if r["users"] == ref_users}
     tf = next((r["memories"] for r in rows if r["run"] == "transformers"), None)
     for r in rows:
         if r.get("structured") in ref:
-            base = ref[r["structured"]]
-            r["same_as_serve1"] = r["memories"] == base
+            r["same_as_serve_ref"] = r["memories"] == ref[r["structured"]]
         if tf is not None:
             r["same_as_transformers"] = all(r["memories"].get(u) == m for u, m in tf.items())
     # the figure of merit: (c) at 8 users against (a), adds/s
@@ -287,10 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     c8 = next((r for r in rows if r["run"] == "vllm-serve" and r["users"] == 8 and r["structured"] == "strict"), None)
     speedup = round(c8["adds_per_s"] / a["adds_per_s"], 2) if a and c8 else None
     out = {"users": users, "pairs": args.pairs, "max_tokens": args.max_tokens, "adapter": adapter, "model": model,
+           "structured": modes, "skip": sorted(skip), "serve_reference_users": ref_users,
            "speedup_serve8_vs_transformers": speedup, "total_s": round(time.perf_counter() - t_all, 1), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
-    print(table(rows))
+    print(table(rows, ref_users))
     print(f"(c) 8 users vs (a): {speedup}x adds/s; results in {args.out}")
     return 0
 
