@@ -22,7 +22,7 @@ from memmgr.graph.store import FalkorGraph
 from memmgr.graph.tables import Entity, GraphTables, Relation, event_time
 from memmgr.sanitize import clean_text, norm_text, words
 from memmgr.stores.sqlite import SQLiteStore, _parse_key, utcnow
-from memmgr.types import ManagerCall, Message, Scope, new_id
+from memmgr.types import ManagerCall, Message, Rejection, Scope, new_id
 
 log = logging.getLogger(__name__)
 MAX_SHOWN_RELATIONS = 30  # existing relations shown to conflict resolution
@@ -82,6 +82,10 @@ class GraphMemory:
         with self._lock:
             resolved = self._resolve(ents, scope, rel_call)
             ends = {norm_text(n): resolved[norm_text(n)][0] for n, _ in ents}
+            for t in [t for t in triples if ends[norm_text(t[0])].id == ends[norm_text(t[2])].id]:
+                triples.remove(t)  # two names merged into one entity: the edge would be a loop
+                rel_call.rejected.append(Rejection(stage="graph_relations", reason="self_loop",
+                                                   detail="both ends resolve to one entity", item=gp.triple_text(*t)))
             existing = self._around({e.id for e, ev in resolved.values() if ev != "ADD"}, key)
             present = {(r.source_id, r.relation, r.destination_id) for r in existing}
             fresh = [t for t in triples if (ends[norm_text(t[0])].id, t[1], ends[norm_text(t[2])].id) not in present]
@@ -104,8 +108,8 @@ class GraphMemory:
     def _resolve(self, ents: Sequence[tuple[str, str]], scope: Scope,
                  call: ManagerCall) -> dict[str, tuple[Entity, str | None]]:
         """Each extracted name -> (entity, event): an entity of the scope known under that surface form (None),
-        one whose name embeds within `entity_threshold` of it (MERGE: the form becomes an alias), or a new one
-        (ADD). Nothing is written here."""
+        one of the same type whose name embeds within `entity_threshold` of it (MERGE: the form becomes an alias),
+        or a new one (ADD). Nothing is written here."""
         key = scope.key()
         known = [e for e in self.tables.entities(scope) if e.scope.key() == key]
         forms = {norm_text(f): e for e in known for f in [e.name, *e.aliases]}
@@ -118,9 +122,10 @@ class GraphMemory:
                 out[n] = (forms[n], None)
                 continue
             best, score = None, -1.0
-            if known:
+            same_type = [(e, v) for e, v in zip(known, vecs) if e.type == etype]  # a person never merges into a city
+            if same_type:
                 qv = self.embedder.embed([name])[0]
-                best, score = max(((e, _dot(qv, v)) for e, v in zip(known, vecs)), key=lambda p: p[1])
+                best, score = max(((e, _dot(qv, v)) for e, v in same_type), key=lambda p: p[1])
             if best is not None and score >= self.cfg.entity_threshold:
                 base = merged.get(best.id, best)
                 merged[best.id] = base.model_copy(update={"aliases": [*base.aliases, name]})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -61,7 +62,8 @@ class EmbeddedFalkorDB:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.folder)
         deadline = time.monotonic() + start_timeout_s
-        while not os.path.exists(self.socket):
+        # the socket file appears at bind(), a moment before listen(): wait until it accepts a connection
+        while not self._accepts():
             if self.proc.poll() is not None:
                 out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
                 self.close()
@@ -70,6 +72,14 @@ class EmbeddedFalkorDB:
                 self.close()
                 raise ConfigError(f"embedded FalkorDB did not open its socket within {start_timeout_s:.0f}s")
             time.sleep(0.01)
+
+    def _accepts(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(self.socket)
+                return True
+            except OSError:
+                return False
 
     def close(self) -> None:
         self._finalizer()

@@ -250,3 +250,17 @@ def test_unparseable_relations_answer_skips_conflict_resolution(made):
     out = mem.add(say("Porto is nice."), user_id="maya", timestamp=T1)
     assert not [s for s in script.seen if s["stage"] == "graph_resolve"]
     assert out["relations"]["deleted_entities"] == [] and out["rejected"][0]["stage"] == "graph_relations"
+
+
+def test_merged_ends_never_make_a_loop(made):
+    script = GraphScript(
+        graph_entities=[ents(("Maya", "person"), ("Lisbon", "city")),
+                        ents(("Maya", "person"), ("Maya Silva", "person"))],
+        graph_relations=[rels(("Maya", "lives_in", "Lisbon")), rels(("Maya Silva", "sister_of", "Maya"))],
+        graph_resolve=[inval()])
+    mem = graph_memory(script, entity_threshold=0.5)
+    made.append(mem)
+    mem.add(say("I live in Lisbon."), user_id="maya", timestamp=T0)
+    out = mem.add(say("Maya Silva is my full name, Maya for short."), user_id="maya", timestamp=T1)
+    assert out["relations"]["added_entities"] == []
+    assert [r["reason"] for r in out["rejected"]] == ["self_loop"]
