@@ -31,6 +31,9 @@ def teacher_schema_ok(raw: str, stage: str) -> bool:
     if stage == "extract":
         return isinstance(obj, dict) and isinstance(obj.get("facts"), list) and all(
             isinstance(f, str) for f in obj["facts"])
+    if stage.startswith("graph_"):  # {"entities": [...]}, {"relations": [...]}, {"invalidate": [...]}
+        key = {"graph_entities": "entities", "graph_relations": "relations", "graph_resolve": "invalidate"}.get(stage)
+        return isinstance(obj, dict) and isinstance(obj.get(key), list)
     return isinstance(obj, dict) and isinstance(obj.get("memory"), list) and all(
         isinstance(o, dict) and isinstance(o.get("event"), str) for o in obj["memory"])
 
@@ -52,7 +55,8 @@ def quality_gates(examples: list[dict], cfg: GenerateConfig) -> tuple[list[dict]
         if ex["stage"] == "update" and not json.loads(ex["label"])["memory"]:
             dropped["empty_update_label"] += 1
             continue
-        if ex["stage"] == "extract" and ex.get("teacher_rejected") and not json.loads(ex["label"])["facts"]:
+        if ex["stage"] in ("extract", "graph_entities", "graph_relations") and ex.get("teacher_rejected") and not any(
+                json.loads(ex["label"]).values()):
             # the teacher said something and all of it was rejected: "no facts" would be a wrong label
             dropped["teacher_output_rejected"] += 1
             continue
@@ -91,6 +95,7 @@ def op_stats(examples: list[dict]) -> dict[str, Any]:
         ops = Counter(o["event"] for e in part if e["stage"] == "update" for o in json.loads(e["label"])["memory"])
         stats[split] = {"examples": len(part), "extract": sum(1 for e in part if e["stage"] == "extract"),
                         "update": sum(1 for e in part if e["stage"] == "update"),
+                        **Counter(e["stage"] for e in part if e["stage"].startswith("graph_")),
                         "conversations": len({e["conversation_id"] for e in part}), "ops": dict(ops),
                         "mean_prompt_chars": sum(len(e["prompt"][-1]["content"]) + len(e["prompt"][0]["content"])
                                                  for e in part) / max(len(part), 1),

@@ -38,7 +38,7 @@ from data_gen.recorder import run_unit
 from data_gen.shards import ShardWriter
 from data_gen.sources import load_units, shared_embedder
 from memmgr import settings
-from memmgr.config import BackendConfig, EmbedderConfig, GuardConfig, PipelineConfig
+from memmgr.config import BackendConfig, EmbedderConfig, GraphConfig, GuardConfig, PipelineConfig
 from memmgr.prompts import PROMPT_VERSION
 from memmgr.settings import Strict
 
@@ -73,6 +73,8 @@ class GenerateConfig(Strict):
     embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig(provider="hash"))
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     guards: GuardConfig = Field(default_factory=GuardConfig)
+    # graph.mode "graph" / "both": graph-manager traces too (stages graph_*; the oracle answers them from the gold)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
     prompt_styles: list[Literal["teacher", "student"]] = Field(default_factory=lambda: ["teacher"])
     output_dir: str = "data/traces"
     seed: int = 0
@@ -96,6 +98,10 @@ class GenerateConfig(Strict):
         keep.update(prompt_version=PROMPT_VERSION, generator_version=GENERATOR_VERSION)
         if self.source.kind == "life":  # only then, so that runs of the other sources keep resuming
             keep["life_version"] = LIFE_VERSION
+        if self.graph.mode != "vector":  # likewise: vector-only runs keep their fingerprint
+            from memmgr.graph.prompts import GRAPH_PROMPT_VERSION
+
+            keep.update(graph=self.graph.model_dump(mode="json"), graph_prompt_version=GRAPH_PROMPT_VERSION)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -192,9 +192,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--worlds", type=int, default=20)
     ap.add_argument("--split", default="test")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--embedder", choices=["hash", "sentence-transformers"], default="hash",
+                    help="entity resolution's embedder (sentence-transformers = all-MiniLM-L6-v2, offline)")
     ap.add_argument("--per-world", action="store_true", help="also print every world's row")
     args = ap.parse_args(argv)
-    out = score(generate_worlds(args.worlds, seed=args.seed, split=args.split))
+    cfg = {"embedder": {"provider": args.embedder}, "graph": {"mode": "graph"}}
+    out = score(generate_worlds(args.worlds, seed=args.seed, split=args.split), cfg)
     if not args.per_world:
         out.pop("per_world")
     print(json.dumps(out, indent=1))

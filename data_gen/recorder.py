@@ -32,7 +32,11 @@ def _label_ops(call: ManagerCall) -> list[dict[str, Any]]:
 
 
 def call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfig) -> list[dict[str, Any]]:
-    """The example rows of one manager call (none for invalid calls and for stages other than extract/update)."""
+    """The example rows of one manager call (none for invalid calls; graph calls: data_gen/graph_traces.py)."""
+    if call.stage.startswith("graph_"):
+        from data_gen.graph_traces import graph_call_to_examples
+
+        return graph_call_to_examples(call, unit, cfg)
     if call.stage not in ("extract", "update") or not call.valid:
         return []
     from memmgr.prompts import extraction_output, update_output

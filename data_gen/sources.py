@@ -58,6 +58,10 @@ def make_teacher(cfg: GenerateConfig, unit: dict[str, Any], shared: dict[str, An
     if cfg.teacher == "oracle":
         if "world" not in unit:
             raise ValueError("the oracle teacher needs the synthetic source")
+        if cfg.graph.mode != "vector":  # also answers the graph manager's prompts from the gold
+            from data_gen.graph_oracle import GraphOracleBackend
+
+            return GraphOracleBackend([unit["world"]])
         from data_gen.oracle import OracleBackend
 
         return OracleBackend([unit["world"]])
@@ -90,7 +94,7 @@ def make_memory(cfg: GenerateConfig, teacher: Any) -> Any:
     from memmgr.memory import Memory
 
     mcfg = MemoryConfig(manager=cfg.teacher if isinstance(cfg.teacher, BackendConfig) else BackendConfig(),
-                        embedder=cfg.embedder, pipeline=cfg.pipeline, guards=cfg.guards)
+                        embedder=cfg.embedder, pipeline=cfg.pipeline, guards=cfg.guards, graph=cfg.graph)
     return Memory(mcfg, manager=teacher, embedder=shared_embedder(cfg))
 
 

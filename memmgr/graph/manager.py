@@ -73,6 +73,7 @@ def extract_entities(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[Me
             out.append((clean, etype))
     call.parsed = {"entities": [{"name": n, "type": t} for n, t in parsed.entities]}
     call.applied = [{"entity": n, "type": t} for n, t in out]
+    call.context["accepted"] = [list(e) for e in out]  # what survived validation: the label of a trace
     return out, call
 
 
@@ -95,6 +96,7 @@ def generate_relations(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[
             continue
         out.append((src, r, dst))
     call.parsed = {"relations": [{"source": s, "relation": r, "destination": d} for s, r, d in parsed.relations]}
+    call.context["accepted"] = [list(t) for t in out]
     return out, call
 
 
@@ -124,4 +126,6 @@ def resolve_conflicts(backend: LLMBackend, cfg: MemoryConfig, *, conversation: S
             continue
         call.rejected.append(Rejection(stage="graph_resolve", reason=reason, item=gp.triple_text(*triple)))
     call.parsed = {"invalidate": list(parsed.ids)}
+    call.context["accepted"] = [sid for sid, rid in id_map.items() if rid in out]
+    call.context["shown"] = [[sid, list(t)] for sid, t in shown]
     return out, call

@@ -84,6 +84,7 @@ class GraphMemory:
             ends = {norm_text(n): resolved[norm_text(n)][0] for n, _ in ents}
             for t in [t for t in triples if ends[norm_text(t[0])].id == ends[norm_text(t[2])].id]:
                 triples.remove(t)  # two names merged into one entity: the edge would be a loop
+                rel_call.context["accepted"].remove(list(t))
                 rel_call.rejected.append(Rejection(stage="graph_relations", reason="self_loop",
                                                    detail="both ends resolve to one entity", item=gp.triple_text(*t)))
             existing = self._around({e.id for e, ev in resolved.values() if ev != "ADD"}, key)

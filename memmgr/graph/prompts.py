@@ -127,6 +127,14 @@ def render_resolve(conversation: Sequence[Message], existing: Sequence[tuple[str
     return [{"role": "system", "content": _system("graph_resolve", style)}, {"role": "user", "content": user}]
 
 
+def render_graph_for_style(messages: list[dict[str, str]], stage: str, style: str) -> list[dict[str, str]]:
+    """Re-render a recorded graph prompt under another style (same inputs, other system prompt)."""
+    out = [dict(m) for m in messages]
+    if out and out[0]["role"] == "system":
+        out[0]["content"] = _system(stage, style)
+    return out
+
+
 # ------------------------------------------------------------------------------- inverse of the renderers
 def graph_stage_of(messages: Sequence[dict[str, str]]) -> str:
     """Which graph stage a rendered prompt belongs to; ValueError for any other prompt."""

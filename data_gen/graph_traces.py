@@ -1,0 +1,60 @@
+"""Graph-manager calls -> labelled examples (stages `graph_entities`, `graph_relations`, `graph_resolve`), in the
+same row schema as the vector manager's (data_gen/recorder.py). The label is the canonical answer for what survived
+validation (`call.context["accepted"]`), so a teacher's rejected items are not learnt; `shown_memories` holds the
+relations a resolve call showed. `data_gen.traces.mix_stages` keeps only extract/update rows, so these rows reach
+no training run until one asks for them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from memmgr.graph.prompts import (
+    GRAPH_PROMPT_VERSION,
+    entities_output,
+    relations_output,
+    render_graph_for_style,
+    resolve_output,
+)
+from memmgr.types import ManagerCall
+
+if TYPE_CHECKING:
+    from data_gen.generate import GenerateConfig
+
+LABEL_KEYS = {"graph_entities": "entities", "graph_relations": "relations", "graph_resolve": "invalidate"}
+
+
+def graph_label(call: ManagerCall) -> str:
+    accepted = call.context.get("accepted", [])
+    if call.stage == "graph_entities":
+        return entities_output([tuple(e) for e in accepted])
+    if call.stage == "graph_relations":
+        return relations_output([tuple(t) for t in accepted])
+    return resolve_output(accepted)
+
+
+def graph_call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfig) -> list[dict[str, Any]]:
+    """One row per prompt style for a valid graph call; [] for an invalid one."""
+    from data_gen.gates import teacher_schema_ok
+
+    if not call.valid or call.stage not in LABEL_KEYS:
+        return []
+    label = graph_label(call)
+    teacher = "oracle" if cfg.teacher == "oracle" else call.backend
+    out = []
+    for style in cfg.prompt_styles:
+        prompt = render_graph_for_style(call.messages, call.stage, style)
+        completion = [{"role": "assistant", "content": label}]
+        out.append({
+            "messages": prompt + completion, "prompt": prompt, "completion": completion, "stage": call.stage,
+            "label": label, "shown_memories": json.dumps(call.context.get("shown", []), ensure_ascii=False),
+            "source_texts": json.dumps(call.context.get("source_texts", []), ensure_ascii=False),
+            "gold_after": "", "conversation_id": unit["id"], "pair_id": str(call.context.get("pair_id", "")),
+            "teacher": teacher, "teacher_raw": call.raw_output[:4000], "prompt_version": GRAPH_PROMPT_VERSION,
+            "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
+            "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+            "teacher_rejected": len(call.rejected), "teacher_schema_ok": teacher_schema_ok(call.raw_output or "",
+                                                                                         call.stage),
+        })
+    return out

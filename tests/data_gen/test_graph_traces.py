@@ -1,0 +1,48 @@
+"""Graph-manager traces from data_gen: own stage names, labels that parse, vector rows unchanged."""
+
+from __future__ import annotations
+
+import json
+
+from data_gen import generate as gen
+from data_gen.gates import teacher_schema_ok
+from memmgr.graph.parsing import parse_entities, parse_invalidations, parse_relations
+from memmgr.graph.prompts import graph_stage_of, parse_graph_input
+
+
+def _cfg(tmp_path, mode):
+    return gen.GenerateConfig.model_validate({
+        "source": {"kind": "synthetic", "worlds": {"train": 3, "test": 1}, "n_sessions": [6, 8]},
+        "output_dir": str(tmp_path / mode), "prompt_styles": ["teacher", "student"], "max_noop_fraction": None,
+        "graph": {"mode": mode}})
+
+
+def test_graph_traces_have_their_own_stages_and_valid_labels(tmp_path):
+    stats = gen.generate(_cfg(tmp_path, "both"))
+    rows = [json.loads(line) for s in ("train", "test") for line in (tmp_path / "both" / f"{s}.jsonl").open()]
+    stages = {r["stage"] for r in rows}
+    assert {"extract", "update", "graph_entities", "graph_relations", "graph_resolve"} <= stages
+    parse = {"graph_entities": lambda r: parse_entities(r["label"]),
+             "graph_relations": lambda r: parse_relations(r["label"]),
+             "graph_resolve": lambda r: parse_invalidations(
+                 r["label"], [i for i, _ in parse_graph_input(r["prompt"]).get("existing", [])])}
+    for r in rows:
+        if not r["stage"].startswith("graph_"):
+            continue
+        assert graph_stage_of(r["prompt"]) == r["stage"] and r["messages"][:-1] == r["prompt"]
+        parsed = parse[r["stage"]](r)
+        assert parsed.valid and not parsed.rejected and teacher_schema_ok(r["label"], r["stage"])
+        assert r["teacher"] == "oracle" and r["prompt_version"].startswith("mm-graph")
+    student = next(r for r in rows if r["stage"] == "graph_relations" and r["prompt_style"] == "student")
+    assert len(student["prompt"][0]["content"]) < 400  # the compact system prompt
+    resolve = [r for r in rows if r["stage"] == "graph_resolve" and json.loads(r["label"])["invalidate"]]
+    assert resolve and json.loads(resolve[0]["shown_memories"])  # the relations it chose from
+    assert stats["splits"]["train"]["graph_relations"] > 0
+
+
+def test_vector_only_run_is_unchanged(tmp_path):
+    cfg = _cfg(tmp_path, "vector")
+    assert cfg.fingerprint() != _cfg(tmp_path, "both").fingerprint()
+    gen.generate(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "vector" / "train.jsonl").open()]
+    assert {r["stage"] for r in rows} == {"extract", "update"}
