@@ -46,6 +46,9 @@ class GraphMemory:
     def __init__(self, config: MemoryConfig, db: SQLiteStore, embedder: Embedder, lock: threading.RLock):
         self.config, self.cfg = config, config.graph
         self.db, self.embedder, self._lock = db, embedder, lock
+        # adds of one scope run one at a time (conversation order); other scopes' adds and their manager calls
+        # go on meanwhile, and only the writes take the Memory's lock
+        self._scope_locks: dict[str, threading.Lock] = {}
         self.tables = GraphTables(db)
         self._store: FalkorGraph | None = None
         # one graph per SQLite store, so that two stores on one server never repair each other's nodes away
@@ -80,6 +83,8 @@ class GraphMemory:
                                                context=context)
         key, when = scope.key(), event_time(ts)
         with self._lock:
+            scope_lock = self._scope_locks.setdefault(key, threading.Lock())
+        with scope_lock:
             resolved = self._resolve(ents, scope, rel_call)
             ends = {norm_text(n): resolved[norm_text(n)][0] for n, _ in ents}
             for t in [t for t in triples if ends[norm_text(t[0])].id == ends[norm_text(t[2])].id]:
@@ -98,7 +103,8 @@ class GraphMemory:
                 invalid, res_call = resolve_conflicts(manager, self.config, conversation=new,
                                                       existing=[(r.id, r.triple()) for r in existing], new=fresh,
                                                       keep=triples, today=today, style=style, context=context)
-            added = self._apply(scope, key, when, fresh, ends, resolved, invalid, source_ids, rel_call, res_call)
+            with self._lock:
+                added = self._apply(scope, key, when, fresh, ends, resolved, invalid, source_ids, rel_call, res_call)
         emit(rel_call)
         if res_call is not None:
             emit(res_call)
@@ -149,6 +155,13 @@ class GraphMemory:
     def _apply(self, scope: Scope, key: str, when: str, fresh: Sequence[tuple[str, str, str]],
                ends: dict[str, Entity], resolved: dict[str, tuple[Entity, str | None]], invalid: list[str],
                source_ids: list[str], rel_call: ManagerCall, res_call: ManagerCall | None) -> list[Relation]:
+        # a revert / delete_all may have run while the manager was thinking: keep only what still holds
+        known = [e.id for e, ev in resolved.values() if ev != "ADD"]
+        alive = {e.id for e in self.tables.entities(ids=known)}
+        fresh = [t for t in fresh if all(ends[norm_text(x)].id in alive or resolved[norm_text(x)][1] == "ADD"
+                                         for x in (t[0], t[2]))]
+        old = {r.id: r for r in self.tables.relations(ids=invalid)}  # valid ones only
+        invalid[:] = [i for i in invalid if i in old]
         used = {norm_text(x) for s, _, d in fresh for x in (s, d)}
         new_ents = [e for n, (e, ev) in resolved.items() if ev == "ADD" and n in used]
         merges = [(e, next(a for a in e.aliases if norm_text(a) == n)) for n, (e, ev) in resolved.items()
@@ -157,7 +170,6 @@ class GraphMemory:
                           destination_id=ends[norm_text(d)].id, source=ends[norm_text(s)].name,
                           destination=ends[norm_text(d)].name, valid_from=when, created_at=utcnow(),
                           source_ids=source_ids, **scope.as_filters()) for s, r, d in fresh]
-        old = {r.id: r for r in self.tables.relations(ids=invalid)}
 
         def hist(conn: Any, call: ManagerCall, item_id: str, kind: str, event: str, before: Any, after: Any) -> None:
             self.tables.add_history(conn, item_id=item_id, kind=kind, event=event, old=before, new=after,

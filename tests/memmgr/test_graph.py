@@ -264,3 +264,64 @@ def test_merged_ends_never_make_a_loop(made):
     out = mem.add(say("Maya Silva is my full name, Maya for short."), user_id="maya", timestamp=T1)
     assert out["relations"]["added_entities"] == []
     assert [r["reason"] for r in out["rejected"]] == ["self_loop"]
+
+
+def test_one_scope_waiting_on_its_manager_does_not_block_another(made):
+    """Conflict resolution runs under the scope's lock, not the Memory's: Bob's add completes while Maya's
+    resolve call is in flight."""
+    import threading
+
+    gate, inside = threading.Event(), threading.Event()
+
+    def resolve(inp):
+        inside.set()
+        assert gate.wait(10)
+        return inval("0")
+
+    script = GraphScript(
+        graph_entities=lambda inp: ents((inp["new"][0]["name"], "person"), (inp["new"][0]["text"][10:-1], "city")),
+        graph_relations=lambda inp: rels((inp["entities"][0][0], "lives_in", inp["entities"][1][0])),
+        graph_resolve=resolve)
+    mem = graph_memory(script)
+    made.append(mem)
+    mem.add(say("I live in Porto."), user_id="maya", timestamp=T0)
+    maya = threading.Thread(target=mem.add, args=(say("I live in Lisbon."),),
+                            kwargs={"user_id": "maya", "timestamp": T1})
+    maya.start()
+    assert inside.wait(10)  # Maya's resolve call is in flight
+    out = mem.add(say("I live in Leeds.", who="Bob"), user_id="bob", timestamp=T1)
+    assert [r["source"] for r in out["relations"]["added_entities"]] == ["Bob"]
+    gate.set()
+    maya.join(10)
+    assert [r["destination"] for r in mem.graph.get_all(mem_scope("maya"))] == ["Lisbon"]
+
+
+def test_a_revert_during_a_manager_call_is_not_undone_by_its_writes(made):
+    import threading
+
+    gate, inside = threading.Event(), threading.Event()
+
+    def resolve(inp):
+        inside.set()
+        assert gate.wait(10)
+        return inval("0")
+
+    script = GraphScript(graph_entities=[ents(("Maya", "person"), ("Porto", "city")),
+                                         ents(("Maya", "person"), ("Lisbon", "city"))],
+                         graph_relations=[rels(("Maya", "lives_in", "Porto")), rels(("Maya", "lives_in", "Lisbon"))],
+                         graph_resolve=resolve)
+    mem = graph_memory(script)
+    made.append(mem)
+    first = mem.add(say("I live in Porto."), user_id="maya", timestamp=T0)
+    result = {}
+    maya = threading.Thread(target=lambda: result.update(mem.add(say("I live in Lisbon."), user_id="maya",
+                                                                 timestamp=T1)))
+    maya.start()
+    assert inside.wait(10)
+    mem.revert(call_id=first["call_ids"][0], user_id="maya")  # Maya, Porto and the edge are gone meanwhile
+    gate.set()
+    maya.join(10)
+    assert result["relations"] == {"added_entities": [], "deleted_entities": []}
+    assert mem.graph.tables.entities() == [] and mem.graph.get_all(mem_scope("maya"), include_invalid=True) == []
+    report = mem.graph.check_consistency(repair=False)
+    assert report["missing"] == report["orphans"] == report["wrong_validity"] == 0
