@@ -175,6 +175,10 @@ def strict_json(raw: str, stage: str) -> float:
 
 def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     """Scores of one completion against a trace row's label (data_gen's schema; stage-dependent)."""
+    if row["stage"].startswith("graph_"):  # graph-manager rows: memmgr/graph/scoring.py
+        from memmgr.graph.scoring import score_graph_row
+
+        return score_graph_row(row, raw)
     strict = strict_json(raw, row["stage"])
     label = json.loads(row["label"])
     if row["stage"] == "extract":
@@ -192,7 +196,10 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     `json_validity` is the strict figure (share of outputs that are exactly the documented JSON object, `strict_json`);
     `parseable_rate` is the share of outputs the lenient parser could recover an answer from (prose around the
-    JSON, fences, json-repair, bare lists). Both also per stage (`_extract`, `_update`)."""
+    JSON, fences, json-repair, bare lists). Both also per stage (`_extract`, `_update`). Graph-manager rows are
+    aggregated apart, under `graph` (only when there are some)."""
+    graph = [s for s in scores if s["stage"].startswith("graph_")]
+    scores = [s for s in scores if not s["stage"].startswith("graph_")]
     ex = [s for s in scores if s["stage"] == "extract"]
     up = [s for s in scores if s["stage"] == "update"]
     pairs = [p for s in up for p in s["pairs"]]
@@ -219,7 +226,14 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # share of proposed/rejected id-bearing ops that named an id not shown
         "hallucinated_id_rate": n_halluc / max(n_pred_ops + n_halluc, 1) if up else None,
         "outcome_f1": mean(s["outcome_f1"] for s in up if "outcome_f1" in s),
+        **({"graph": _aggregate_graph(graph)} if graph else {}),
     }
+
+
+def _aggregate_graph(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from memmgr.graph.scoring import aggregate_graph
+
+    return aggregate_graph(scores)
 
 
 # ------------------------------------------------------------- fact matching (eval.transfer, data_gen.observations)
