@@ -335,7 +335,8 @@ class Memory:
         scope, meta = mem0_compat.resolve_scope("get_all", dict(user_id=user_id, agent_id=agent_id, run_id=run_id),
                                                 all_scopes=all_scopes, filters=filters)
         items = [i for i in self.db.list(scope, None if meta else limit) if mem0_compat.matches(i, meta)]
-        return {"results": [m.model_dump() for m in items[:limit]]}
+        return {"results": [m.model_dump() for m in items[:limit]],
+                **({"relations": self.graph.get_all(scope)} if self.graph else {})}  # mem0: the valid relations
 
     def update(self, memory_id: str, data: str, metadata: dict[str, Any] | None = None, *,
                user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:

@@ -325,3 +325,10 @@ def test_a_revert_during_a_manager_call_is_not_undone_by_its_writes(made):
     assert mem.graph.tables.entities() == [] and mem.graph.get_all(mem_scope("maya"), include_invalid=True) == []
     report = mem.graph.check_consistency(repair=False)
     assert report["missing"] == report["orphans"] == report["wrong_validity"] == 0
+
+
+def test_get_all_lists_valid_relations_like_mem0(made):
+    mem, *_ = _moving_maya(made)
+    out = mem.get_all(user_id="maya")
+    assert out["results"] == [] and [r["destination"] for r in out["relations"]] == ["Lisbon"]
+    assert mem.get_all(user_id="bob")["relations"] == []
