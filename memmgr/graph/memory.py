@@ -209,13 +209,14 @@ class GraphMemory:
 
     # ---------------------------------------------------------------------------------------------- search
     def search(self, query: str, scope: Scope, *, limit: int | None = None,
-               as_of: datetime | date | str | None = None) -> list[dict[str, Any]]:
+               as_of: datetime | date | str | None = None, include_invalid: bool = False) -> list[dict[str, Any]]:
         """The scope's relations for `query`: entity-centric (entities named in the query or embedding within
         `entity_threshold` of it, then their `hops` neighbourhood) ranked first, then triplet matching (query vs
-        "source relation destination" >= `triplet_threshold`). Only valid relations, or with `as_of` those valid
-        at that event time (invalidated ones included)."""
+        "source relation destination" >= `triplet_threshold`). Only valid relations; with `as_of` those valid at
+        that event time; with `include_invalid` the history too (each with its validity interval)."""
         at = None if as_of is None else event_time(as_of)
-        rels = [r for r in self.tables.relations(scope, include_invalid=at is not None) if r.valid_at(at)]
+        rels = [r for r in self.tables.relations(scope, include_invalid=at is not None or include_invalid)
+                if include_invalid or r.valid_at(at)]
         if not rels:
             return []
         qv = self.embedder.embed([clean_text(query)])[0]
@@ -225,7 +226,7 @@ class GraphMemory:
         hit = [e.id for e, v in zip(ents, evecs) if _dot(qv, v) >= self.cfg.entity_threshold
                or any(_phrase(f).strip() and _phrase(f) in q for f in [e.name, *e.aliases])]
         near = self.store.neighbourhood(hit, scope.as_filters(), hops=self.cfg.hops,
-                                        include_invalid=at is not None) if hit else set()
+                                        include_invalid=at is not None or include_invalid) if hit else set()
         tvecs = self.embedder.embed([" ".join(r.triple()).replace("_", " ") for r in rels])
         scored = []
         for r, v in zip(rels, tvecs):

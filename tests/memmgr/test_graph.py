@@ -332,3 +332,9 @@ def test_get_all_lists_valid_relations_like_mem0(made):
     out = mem.get_all(user_id="maya")
     assert out["results"] == [] and [r["destination"] for r in out["relations"]] == ["Lisbon"]
     assert mem.get_all(user_id="bob")["relations"] == []
+
+
+def test_search_with_history_lists_invalidated_relations(made):
+    mem, *_ = _moving_maya(made)
+    hits = mem.graph.search("Where did Maya live?", mem_scope("maya"), include_invalid=True)
+    assert {(r["destination"], r["valid"]) for r in hits} == {("Lisbon", True), ("Porto", False)}
