@@ -3,6 +3,7 @@
 (SQLite truth + history, FalkorDB mirror, retrieval), not a model's.
 
     python -m benchmarks.graph_latency --adds 200 --searches 200
+    python -m benchmarks.graph_latency --adds 2000 --searches 100 --people 400 --embedded-only   # ~4,000 relations
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from memmgr.graph.prompts import graph_stage_of, parse_graph_input
 from memmgr.qa_metrics import percentile
 
 CITIES = ["Lisbon", "Porto", "Leeds", "Osaka", "Denver", "Bristol", "Toronto", "Oslo", "Quito", "Krakow"]
-PEOPLE = [f"Person{i}" for i in range(40)]
 
 
 class FastManager:
@@ -71,8 +71,9 @@ def _server() -> tuple[subprocess.Popen, str]:
     return proc, f"falkordb://127.0.0.1:{port}"
 
 
-def run(url: str | None, adds: int, searches: int, seed: int = 0) -> dict:
+def run(url: str | None, adds: int, searches: int, seed: int = 0, people: int = 40) -> dict:
     rng = random.Random(seed)
+    names = [f"Person{i}" for i in range(people)]
     folder = tempfile.mkdtemp(prefix="graph-bench-")
     cfg = {"embedder": {"provider": "hash"}, "store": {"path": folder}, "graph": {"mode": "graph", "url": url}}
     mem = Memory(MemoryConfig.load(cfg), manager=FastManager())
@@ -81,13 +82,13 @@ def run(url: str | None, adds: int, searches: int, seed: int = 0) -> dict:
     try:
         mem.graph.store  # noqa: B018  start / connect outside the timings
         for i in range(adds):
-            (p, d), c = rng.sample(PEOPLE, 2), rng.choice(CITIES)
+            (p, d), c = rng.sample(names, 2), rng.choice(CITIES)
             msg = [{"role": "user", "name": p, "content": f"{p} lives in {c} and likes {d}.", "id": f"m{i}"}]
             t0 = time.perf_counter()
             mem.add(msg, user_id="u", timestamp=t + timedelta(hours=i))
             write.append(time.perf_counter() - t0)
         for _ in range(searches):
-            q = f"Where does {rng.choice(PEOPLE)} live?"
+            q = f"Where does {rng.choice(names)} live?"
             t0 = time.perf_counter()
             mem.search(q, user_id="u", limit=10)
             read.append(time.perf_counter() - t0)
@@ -104,15 +105,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adds", type=int, default=200)
     ap.add_argument("--searches", type=int, default=200)
+    ap.add_argument("--people", type=int, default=40, help="distinct people (more people, more entities)")
+    ap.add_argument("--embedded-only", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    rows = [run(None, args.adds, args.searches)]
-    proc, url = _server()
-    try:
-        rows.append(run(url, args.adds, args.searches))
-    finally:
-        proc.terminate()
-        proc.wait()
+    rows = [run(None, args.adds, args.searches, people=args.people)]
+    if not args.embedded_only:
+        proc, url = _server()
+        try:
+            rows.append(run(url, args.adds, args.searches, people=args.people))
+        finally:
+            proc.terminate()
+            proc.wait()
     for r in rows:
         print(json.dumps(r))
 

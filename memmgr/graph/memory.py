@@ -20,16 +20,13 @@ from memmgr.graph import prompts as gp
 from memmgr.graph.manager import extract_entities, generate_relations, resolve_conflicts
 from memmgr.graph.store import FalkorGraph
 from memmgr.graph.tables import Entity, GraphTables, Relation, event_time
+from memmgr.graph.vectors import GraphVectors, relation_text
 from memmgr.sanitize import clean_text, norm_text, words
 from memmgr.stores.sqlite import SQLiteStore, _parse_key, utcnow
 from memmgr.types import ManagerCall, Message, Rejection, Scope, new_id
 
 log = logging.getLogger(__name__)
 MAX_SHOWN_RELATIONS = 30  # existing relations shown to conflict resolution
-
-
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))  # embedders return unit vectors
 
 
 def _phrase(text: str) -> str:
@@ -46,6 +43,7 @@ class GraphMemory:
     def __init__(self, config: MemoryConfig, db: SQLiteStore, embedder: Embedder, lock: threading.RLock):
         self.config, self.cfg = config, config.graph
         self.db, self.embedder, self._lock = db, embedder, lock
+        self.vectors = GraphVectors(embedder)
         # adds of one scope run one at a time (conversation order); other scopes' adds and their manager calls
         # go on meanwhile, and only the writes take the Memory's lock
         self._scope_locks: dict[str, threading.Lock] = {}
@@ -118,9 +116,8 @@ class GraphMemory:
         one of the same type whose name embeds within `entity_threshold` of it (MERGE: the form becomes an alias),
         or a new one (ADD). Nothing is written here."""
         key = scope.key()
-        known = [e for e in self.tables.entities(scope) if e.scope.key() == key]
-        forms = {norm_text(f): e for e in known for f in [e.name, *e.aliases]}
-        vecs = self.embedder.embed([e.name for e in known]) if known else []
+        known = {e.id: e for e in self.tables.entities(scope) if e.scope.key() == key}
+        forms = {norm_text(f): e for e in known.values() for f in [e.name, *e.aliases]}
         out: dict[str, tuple[Entity, str | None]] = {}
         merged: dict[str, Entity] = {}  # entity id -> its copy with this call's aliases
         for name, etype in ents:
@@ -128,11 +125,10 @@ class GraphMemory:
             if n in forms:
                 out[n] = (forms[n], None)
                 continue
-            best, score = None, -1.0
-            same_type = [(e, v) for e, v in zip(known, vecs) if e.type == etype]  # a person never merges into a city
-            if same_type:
-                qv = self.embedder.embed([name])[0]
-                best, score = max(((e, _dot(qv, v)) for e, v in same_type), key=lambda p: p[1])
+            # the nearest entity of this scope key and type (a person never merges into a city)
+            pool = [e for e in known.values() if e.type == etype]
+            sims = self.vectors.scores(name, [e.name for e in pool])
+            best, score = max(zip(pool, sims), key=lambda p: p[1]) if pool else (None, -1.0)
             if best is not None and score >= self.cfg.entity_threshold:
                 base = merged.get(best.id, best)
                 merged[best.id] = base.model_copy(update={"aliases": [*base.aliases, name]})
@@ -215,27 +211,26 @@ class GraphMemory:
         "source relation destination" >= `triplet_threshold`). Only valid relations; with `as_of` those valid at
         that event time; with `include_invalid` the history too (each with its validity interval)."""
         at = None if as_of is None else event_time(as_of)
-        rels = [r for r in self.tables.relations(scope, include_invalid=at is not None or include_invalid)
-                if include_invalid or r.valid_at(at)]
+        history = at is not None or include_invalid
+        limit = limit or self.cfg.search_limit
+        filters = scope.as_filters()
+        rels = [r for r in self.tables.relations(scope, include_invalid=history) if include_invalid or r.valid_at(at)]
         if not rels:
             return []
-        qv = self.embedder.embed([clean_text(query)])[0]
+        query = clean_text(query)
         q = _phrase(query)
         ents = self.tables.entities(scope)
-        evecs = self.embedder.embed([e.name for e in ents]) if ents else []
-        hit = [e.id for e, v in zip(ents, evecs) if _dot(qv, v) >= self.cfg.entity_threshold
+        esims = self.vectors.scores(query, [e.name for e in ents])
+        hit = [e.id for e, s in zip(ents, esims) if s >= self.cfg.entity_threshold
                or any(_phrase(f).strip() and _phrase(f) in q for f in [e.name, *e.aliases])]
-        near = self.store.neighbourhood(hit, scope.as_filters(), hops=self.cfg.hops,
-                                        include_invalid=at is not None or include_invalid) if hit else set()
-        tvecs = self.embedder.embed([" ".join(r.triple()).replace("_", " ") for r in rels])
+        near = self.store.neighbourhood(hit, filters, hops=self.cfg.hops, include_invalid=history) if hit else set()
         scored = []
-        for r, v in zip(rels, tvecs):
-            score = _dot(qv, v)
+        for r, score in zip(rels, self.vectors.scores(query, [relation_text(r) for r in rels])):
             via = (["entity"] if r.id in near else []) + (["triplet"] if score >= self.cfg.triplet_threshold else [])
             if via:
                 scored.append((r.id in near, score, relation_out(r, score=round(score, 4), matched_by=via)))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
-        return [s[2] for s in scored[: limit or self.cfg.search_limit]]
+        return [s[2] for s in scored[:limit]]
 
     def get_all(self, scope: Scope, *, include_invalid: bool = False) -> list[dict[str, Any]]:
         return [relation_out(r) for r in self.tables.relations(scope, include_invalid=include_invalid)]
@@ -316,6 +311,7 @@ class GraphMemory:
     def reset(self) -> None:
         with self._lock:
             self.tables.reset()
+            self.vectors.forget()
             if self._store is not None:
                 self._store.reset()
 

@@ -109,3 +109,21 @@ def test_embedded_graph_is_rebuilt_from_sqlite_on_reopen(tmp_path):
         assert (report["entities"], report["relations"], report["missing"], report["orphans"]) == (3, 2, 0, 0)
     finally:
         again.close()
+
+
+def test_search_embeds_only_new_texts():
+    """The graph's texts are embedded once per Memory (an in-process cache with no LRU limit), so a search over a
+    large scope embeds the query and nothing else."""
+    mem = graph_memory(_script())
+    try:
+        _fill(mem)
+        seen: list[str] = []
+        inner = mem.embedder.embed
+        mem.graph.vectors.embedder = type("Counting", (), {"dim": mem.embedder.dim, "embed": lambda _, texts: (
+            seen.extend(texts), inner(texts))[1]})()
+        mem.graph.search("Where does Maya live?", mem.graph.tables.relations()[0].scope)
+        first = len(seen)
+        mem.graph.search("Who lives in Lisbon?", mem.graph.tables.relations()[0].scope)
+        assert first >= 3 and seen[first:] == ["Who lives in Lisbon?"]
+    finally:
+        mem.close()
