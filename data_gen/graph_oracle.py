@@ -149,9 +149,9 @@ def world_gold_relations(world: World) -> set[tuple[str, ...]]:
     return {_key(t) for text in world.final_state for t, _ in fact_triples(text)}
 
 
-def run_graph_world(world: World, memory_config: dict | None = None) -> dict:
+def run_graph_world(world: World, memory_config: dict | None = None, embedder: object = None) -> dict:
     """Feed a world through the real pipeline (graph only) with the graph oracle; the final valid relations
-    against the gold ones, and the rejections by reason."""
+    against the gold ones, and the rejections by reason. `embedder`: one to reuse across worlds."""
     from memmgr.config import MemoryConfig
     from memmgr.memory import Memory
     from memmgr.types import Scope
@@ -159,7 +159,7 @@ def run_graph_world(world: World, memory_config: dict | None = None) -> dict:
     cfg = memory_config or {"embedder": {"provider": "hash"}, "graph": {"mode": "graph"}}
     oracle = GraphOracleBackend([world])
     reasons: Counter[str] = Counter()
-    with Memory(MemoryConfig.load(cfg), manager=oracle) as mem:
+    with Memory(MemoryConfig.load(cfg), manager=oracle, embedder=embedder) as mem:
         for p in world.pairs:
             out = mem.add(p.messages, user_id=world.user_id, timestamp=p.messages[0].timestamp)
             reasons.update(f"{r['stage']}:{r['reason']}" for r in out["rejected"])
@@ -174,7 +174,11 @@ def run_graph_world(world: World, memory_config: dict | None = None) -> dict:
 
 def score(worlds: Sequence[World], memory_config: dict | None = None) -> dict:
     """Micro precision / recall / F1 of the final graphs against the gold relations over `worlds`."""
-    rows = [run_graph_world(w, memory_config) for w in worlds]
+    from memmgr.config import MemoryConfig
+    from memmgr.embed import make_embedder
+
+    shared = make_embedder(MemoryConfig.load(memory_config).embedder) if memory_config else None
+    rows = [run_graph_world(w, memory_config, shared) for w in worlds]
     correct, pred, gold = (sum(r[k] for r in rows) for k in ("correct", "predicted", "gold"))
     p, r = correct / pred if pred else 0.0, correct / gold if gold else 0.0
     reasons: Counter[str] = Counter()

@@ -36,14 +36,15 @@ def _norm(text: str) -> str:
     return " " + " ".join(words(text)) + " "
 
 
-def run_world(world: World, variant: str, *, k: int = 10, embedder: str = "hash") -> list[dict[str, Any]]:
-    """One row per QA probe: hit, category, context size, search latency."""
+def run_world(world: World, variant: str, *, k: int = 10, embedder: str = "hash",
+              shared: Any = None) -> list[dict[str, Any]]:
+    """One row per QA probe: hit, category, context size, search latency. `shared`: an embedder to reuse."""
     from memmgr import Memory, MemoryConfig
 
     mode = variant.split("+")[0]
     cfg = {"embedder": {"provider": embedder}, "graph": {"mode": mode, "search_limit": k}}
     rows = []
-    with Memory(MemoryConfig.load(cfg), manager=GraphOracleBackend([world])) as mem:
+    with Memory(MemoryConfig.load(cfg), manager=GraphOracleBackend([world]), embedder=shared) as mem:
         for p in world.pairs:
             mem.add(p.messages, user_id=world.user_id, timestamp=p.messages[0].timestamp)
         for qa in world.qa:
@@ -62,9 +63,13 @@ def run_world(world: World, variant: str, *, k: int = 10, embedder: str = "hash"
 
 def evaluate(worlds: Sequence[World], variants: Sequence[str] = VARIANTS, *, k: int = 10,
              embedder: str = "hash") -> dict[str, Any]:
+    from memmgr.config import EmbedderConfig
+    from memmgr.embed import make_embedder
+
+    shared = make_embedder(EmbedderConfig(provider=embedder))  # loaded once, not once per world
     out: dict[str, Any] = {"worlds": len(worlds), "k": k, "embedder": embedder, "variants": {}}
     for variant in variants:
-        rows = [r for w in worlds for r in run_world(w, variant, k=k, embedder=embedder)]
+        rows = [r for w in worlds for r in run_world(w, variant, k=k, embedder=embedder, shared=shared)]
         by_cat: dict[str, list[bool]] = defaultdict(list)
         for r in rows:
             by_cat[r["category"]].append(r["hit"])
