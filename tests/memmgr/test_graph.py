@@ -338,3 +338,28 @@ def test_search_with_history_lists_invalidated_relations(made):
     mem, *_ = _moving_maya(made)
     hits = mem.graph.search("Where did Maya live?", mem_scope("maya"), include_invalid=True)
     assert {(r["destination"], r["valid"]) for r in hits} == {("Lisbon", True), ("Porto", False)}
+
+
+def test_async_memory_rolls_back_graph_writes_of_a_failed_add(made):
+    """AsyncMemory reverts what a failed add applied: graph calls are undoable like update calls."""
+    import asyncio
+
+    from memmgr.async_memory import AsyncMemory
+
+    def summary(messages):
+        raise RuntimeError("summary backend down")
+
+    script = GraphScript(vector=summary, graph_entities=[ents(("Maya", "person"), ("Lisbon", "city"))],
+                         graph_relations=[rels(("Maya", "lives_in", "Lisbon"))])
+    mem = graph_memory(script, mode="graph")
+    mem.config.pipeline.summary_every_k = 1  # the summary call comes after the graph writes, and fails
+    made.append(mem)
+
+    async def go():
+        amem = AsyncMemory(memory=mem)
+        with pytest.raises(Exception, match="summary backend down"):
+            await amem.add(say("I live in Lisbon."), user_id="maya", timestamp=T0)
+        return await amem.get_all(user_id="maya")
+
+    assert asyncio.run(go())["relations"] == []
+    assert [h["event"] for h in mem.graph.history(scope=mem_scope("maya"))].count("REVERT") == 3
