@@ -45,7 +45,7 @@ def _slot_patterns() -> list[tuple[str, re.Pattern]]:
     for slot, spec in SLOTS.items():
         values = "|".join(re.escape(v) for v in sorted(spec.values, key=len, reverse=True))
         rx = re.escape(spec.memory).replace(re.escape("{n}"), r"(?P<n>.+?)").replace(
-            re.escape("{v}"), f"(?P<v>{values})").replace(re.escape("{when}"), r".+")
+            re.escape("{v}"), f"(?P<v>{values})").replace(re.escape("{when}"), r"(?P<when>.+)")
         out.append((slot, re.compile(f"^{rx}$")))
     return out
 
@@ -87,6 +87,21 @@ def fact_triples(text: str) -> list[tuple[Triple, tuple[str, str]]]:
         out.append(((kin["who"], f"{kin['kin']}_of", kin["owner"]), ("person", "person")))
         return out
     return [(triple, types)]
+
+
+def fact_when(text: str) -> str | None:
+    """The date a canonical memory sentence carries: a plan's or an event's resolved phrase ("in June 2023",
+    "in the week before 8 May 2023"); None for undated facts."""
+    for _, rx in _PATTERNS:
+        if (m := rx.match(text)) and "when" in rx.groupindex:
+            return m["when"]
+        if m:
+            return None
+    for past, _ in EVENTS:
+        name, sep, rest = text.partition(f" {past} ")
+        if sep and name:
+            return rest
+    return None
 
 
 def pair_gold(pair: GoldPair) -> tuple[list[tuple[str, str]], list[Triple], list[Triple]]:
@@ -136,7 +151,10 @@ class GraphOracleBackend(OracleBackend):
             text = entities_output(ents)
         elif stage == "graph_relations":
             listed = {norm_text(n) for n, _ in inp.get("entities", [])}
-            text = relations_output([t for t in asserted if norm_text(t[0]) in listed and norm_text(t[2]) in listed])
+            dates = {t[0]: fact_when(op.text) for op in pair.ops if op.event in ("ADD", "UPDATE")
+                     for t in fact_triples(op.text)[:1]} if pair else {}
+            text = relations_output([(*t, dates.get(t)) for t in asserted
+                                     if norm_text(t[0]) in listed and norm_text(t[2]) in listed])
         else:
             gone = {_key(t) for t in obsolete}
             text = resolve_output([i for i, t in inp.get("existing", []) if _key(t) in gone])

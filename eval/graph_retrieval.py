@@ -29,6 +29,7 @@ VARIANTS = ("vector", "graph", "graph+history", "both", "both+history")
 
 def relation_text(r: dict[str, Any]) -> str:
     text = f"{r['source']} {r['relationship'].replace('_', ' ')} {r['destination']}"
+    text += f" ({r['when']})" if r.get("when") else ""
     return text if r.get("valid", True) else f"{text} (from {r['valid_from']} until {r['invalidated_at']})"
 
 

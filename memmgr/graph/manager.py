@@ -16,10 +16,11 @@ from memmgr.config import MemoryConfig
 from memmgr.graph import prompts as gp
 from memmgr.graph.parsing import parse_entities, parse_invalidations, parse_relations
 from memmgr.pipeline import call_manager, fact_sources
-from memmgr.sanitize import Rejected, check_grounded, check_memory_text, norm_text
+from memmgr.sanitize import Rejected, check_grounded, check_memory_text, norm_text, numbers
 from memmgr.types import ManagerCall, Message, Rejection
 
 MAX_NAME_CHARS = 100
+MAX_WHEN_CHARS = 80
 # a pronoun is no entity: "I" / "me" must have been resolved to the speaker's name
 _PRONOUNS = frozenset("i me my mine you your he him his she her hers we us our they them their it its".split())
 
@@ -34,7 +35,7 @@ RELATIONS_SCHEMA: dict[str, Any] = {
     "properties": {"relations": {"type": "array", "items": {
         "type": "object", "required": ["source", "relation", "destination"],
         "properties": {"source": {"type": "string"}, "relation": {"type": "string"},
-                       "destination": {"type": "string"}}}}},
+                       "destination": {"type": "string"}, "when": {"type": "string", "maxLength": MAX_WHEN_CHARS}}}}},
 }
 RESOLVE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["invalidate"],
@@ -77,17 +78,37 @@ def extract_entities(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[Me
     return out, call
 
 
+def check_when(text: str, sources: Sequence[str], today: str) -> str:
+    """A relation's date as the manager resolved it: a clean short text whose numbers are in the messages or are
+    dates, with any year within one of today's (a resolved "last month" on 4 January 2023 is December 2022).
+    Raises Rejected("ungrounded") for an invented date."""
+    when = check_memory_text(text, max_chars=MAX_WHEN_CHARS)
+    known = {n for s in sources for n, _ in numbers(s)}
+    year = next((n for n, _ in reversed(numbers(today)) if 1900 <= n <= 2099), None)
+    for n, is_date in numbers(when):
+        if n in known:
+            continue
+        if not is_date or (1900 <= n <= 2099 and (year is None or abs(n - year) > 1)):
+            raise Rejected("ungrounded", f"{n} in {when[:60]!r} is neither in the messages nor a date near today")
+    return when
+
+
 def generate_relations(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[Message],
                        entities: Sequence[tuple[str, str]], today: str, style: str,
-                       context: dict[str, Any]) -> tuple[list[tuple[str, str, str]], ManagerCall]:
-    """Triples between the listed entities (ends mapped to the listed names); the rest are rejected."""
+                       context: dict[str, Any]
+                       ) -> tuple[list[tuple[str, str, str]], dict[tuple[str, str, str], str], ManagerCall]:
+    """Triples between the listed entities (ends mapped to the listed names; the rest are rejected), and the
+    dates some of them refer to (`when`, sanitised and grounded like a fact; a bad date is dropped, not the
+    triple)."""
     g = cfg.graph
     parsed, call = _call(backend, cfg, gp.render_relations(new, entities, today, style), "graph_relations",
                          lambda raw: parse_relations(raw, max_relations=g.max_relations,
                                                      max_chars=cfg.guards.max_output_chars),
                          RELATIONS_SCHEMA, style, {**context, "entities": [list(e) for e in entities]})
     listed = {norm_text(n): n for n, _ in entities}
+    sources = fact_sources(new, today)
     out: list[tuple[str, str, str]] = []
+    dates: dict[tuple[str, str, str], str] = {}
     for s, r, d in parsed.relations:
         src, dst = listed.get(norm_text(s)), listed.get(norm_text(d))
         if src is None or dst is None:
@@ -95,9 +116,17 @@ def generate_relations(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[
                                            detail=s if src is None else d, item=f"{s} -- {r} --> {d}"[:200]))
             continue
         out.append((src, r, dst))
-    call.parsed = {"relations": [{"source": s, "relation": r, "destination": d} for s, r, d in parsed.relations]}
-    call.context["accepted"] = [list(t) for t in out]
-    return out, call
+        if (s, r, d) in parsed.when:
+            try:
+                dates[(src, r, dst)] = check_when(parsed.when[(s, r, d)], sources, today)
+            except Rejected as e:
+                call.rejected.append(Rejection(stage="graph_relations", reason=e.reason, detail="when: " + e.detail,
+                                               item=parsed.when[(s, r, d)][:200]))
+    call.parsed = {"relations": [{"source": s, "relation": r, "destination": d,
+                                  **({"when": parsed.when[(s, r, d)]} if (s, r, d) in parsed.when else {})}
+                                 for s, r, d in parsed.relations]}
+    call.context["accepted"] = [[*t, dates[t]] if t in dates else list(t) for t in out]
+    return out, dates, call
 
 
 def resolve_conflicts(backend: LLMBackend, cfg: MemoryConfig, *, conversation: Sequence[Message],

@@ -36,7 +36,8 @@ def _phrase(text: str) -> str:
 def relation_out(r: Relation, **extra: Any) -> dict[str, Any]:
     """A relation as `search` returns it (mem0's source / relationship / destination keys, plus validity)."""
     return {"id": r.id, "source": r.source, "relationship": r.relation, "destination": r.destination,
-            "valid": r.valid, "valid_from": r.valid_from, "invalidated_at": r.invalidated_at, **extra}
+            **({"when": r.when} if r.when else {}), "valid": r.valid, "valid_from": r.valid_from,
+            "invalidated_at": r.invalidated_at, **extra}
 
 
 class GraphMemory:
@@ -77,8 +78,8 @@ class GraphMemory:
         emit(call)
         if not ents:
             return out
-        triples, rel_call = generate_relations(manager, self.config, new=new, entities=ents, today=today, style=style,
-                                               context=context)
+        triples, dates, rel_call = generate_relations(manager, self.config, new=new, entities=ents, today=today,
+                                                      style=style, context=context)
         key, when = scope.key(), event_time(ts)
         with self._lock:
             scope_lock = self._scope_locks.setdefault(key, threading.Lock())
@@ -87,7 +88,7 @@ class GraphMemory:
             ends = {norm_text(n): resolved[norm_text(n)][0] for n, _ in ents}
             for t in [t for t in triples if ends[norm_text(t[0])].id == ends[norm_text(t[2])].id]:
                 triples.remove(t)  # two names merged into one entity: the edge would be a loop
-                rel_call.context["accepted"].remove(list(t))
+                rel_call.context["accepted"] = [a for a in rel_call.context["accepted"] if tuple(a[:3]) != t]
                 rel_call.rejected.append(Rejection(stage="graph_relations", reason="self_loop",
                                                    detail="both ends resolve to one entity", item=gp.triple_text(*t)))
             existing = self._around({e.id for e, ev in resolved.values() if ev != "ADD"}, key)
@@ -102,7 +103,8 @@ class GraphMemory:
                                                       existing=[(r.id, r.triple()) for r in existing], new=fresh,
                                                       keep=triples, today=today, style=style, context=context)
             with self._lock:
-                added = self._apply(scope, key, when, fresh, ends, resolved, invalid, source_ids, rel_call, res_call)
+                added = self._apply(scope, key, when, fresh, ends, resolved, invalid, source_ids, rel_call, res_call,
+                                    dates)
         emit(rel_call)
         if res_call is not None:
             emit(res_call)
@@ -150,7 +152,8 @@ class GraphMemory:
 
     def _apply(self, scope: Scope, key: str, when: str, fresh: Sequence[tuple[str, str, str]],
                ends: dict[str, Entity], resolved: dict[str, tuple[Entity, str | None]], invalid: list[str],
-               source_ids: list[str], rel_call: ManagerCall, res_call: ManagerCall | None) -> list[Relation]:
+               source_ids: list[str], rel_call: ManagerCall, res_call: ManagerCall | None,
+               dates: dict[tuple[str, str, str], str]) -> list[Relation]:
         # a revert / delete_all may have run while the manager was thinking: keep only what still holds
         known = [e.id for e, ev in resolved.values() if ev != "ADD"]
         alive = {e.id for e in self.tables.entities(ids=known)}
@@ -165,7 +168,7 @@ class GraphMemory:
         added = [Relation(id=new_id(), source_id=ends[norm_text(s)].id, relation=r,
                           destination_id=ends[norm_text(d)].id, source=ends[norm_text(s)].name,
                           destination=ends[norm_text(d)].name, valid_from=when, created_at=utcnow(),
-                          source_ids=source_ids, **scope.as_filters()) for s, r, d in fresh]
+                          when=dates.get((s, r, d)), source_ids=source_ids, **scope.as_filters()) for s, r, d in fresh]
 
         def hist(conn: Any, call: ManagerCall, item_id: str, kind: str, event: str, before: Any, after: Any) -> None:
             self.tables.add_history(conn, item_id=item_id, kind=kind, event=event, old=before, new=after,
@@ -184,7 +187,8 @@ class GraphMemory:
                                                                                   "form": form})
             for r in added:
                 self.tables.insert_relation(conn, r, key)
-                hist(conn, rel_call, r.id, "relation", "ADD", None, {"triple": list(r.triple()), "valid_from": when})
+                hist(conn, rel_call, r.id, "relation", "ADD", None, {"triple": list(r.triple()), "valid_from": when,
+                                                                      **({"when": r.when} if r.when else {})})
             for rid in invalid:
                 at = max(when, old[rid].valid_from)  # messages out of order must not make an empty interval
                 self.tables.set_validity(conn, rid, False, at)

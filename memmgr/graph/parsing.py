@@ -23,6 +23,7 @@ _INVALIDATE_KEYS = ("invalidate", "obsolete", "delete", "ids")
 _SOURCE_KEYS = ("source", "subject", "head", "from")
 _REL_KEYS = ("relation", "relationship", "predicate", "label")
 _DEST_KEYS = ("destination", "target", "object", "tail", "to")
+_WHEN_KEYS = ("when", "date", "time")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ParsedEntities:
 @dataclass
 class ParsedRelations:
     relations: list[tuple[str, str, str]] = field(default_factory=list)  # (source, relation, destination)
+    when: dict[tuple[str, str, str], str] = field(default_factory=dict)  # the date a relation refers to, if given
     rejected: list[Rejection] = field(default_factory=list)
     valid: bool = False
 
@@ -110,10 +112,13 @@ def parse_relations(raw: Any, *, max_relations: int = 30, max_chars: int = MAX_O
     out.valid = True
     seen: set[tuple[str, str, str]] = set()
     for item in items:
+        when: Any = None
         if isinstance(item, dict):
             s, r, d = _first_str(item, _SOURCE_KEYS), _first_str(item, _REL_KEYS), _first_str(item, _DEST_KEYS)
-        elif isinstance(item, list) and len(item) == 3:
-            s, r, d = item
+            when = _first_str(item, _WHEN_KEYS)
+        elif isinstance(item, list) and len(item) in (3, 4):
+            s, r, d, *rest = item
+            when = rest[0] if rest else None
         else:
             out.rejected.append(Rejection(stage=stage, reason="schema", item=_short(item)))
             continue
@@ -131,6 +136,8 @@ def parse_relations(raw: Any, *, max_relations: int = 30, max_chars: int = MAX_O
         else:
             seen.add(key)
             out.relations.append((s, label, d))
+            if isinstance(when, str) and when.strip():  # anything else is no date: ignored, the triple is kept
+                out.when[(s, label, d)] = when
             continue
         out.rejected.append(Rejection(stage=stage, reason=reason, item=_short(item)))
     return out

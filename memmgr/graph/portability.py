@@ -48,6 +48,7 @@ def _check(kind: str, row: dict[str, Any], live_entities: set[str]) -> Entity | 
         raise Rejected("bad_relation", r.relation[:80])
     if r.source_id not in live_entities or r.destination_id not in live_entities:
         raise Rejected("unknown_entity", f"relation {r.id} has an end that is not in the store")
+    r.when = check_memory_text(r.when, max_chars=80) if r.when else None
     r.valid_from = event_time(r.valid_from or None)
     r.invalidated_at = event_time(r.invalidated_at) if r.invalidated_at else None
     r.valid = r.invalidated_at is None if r.valid else False

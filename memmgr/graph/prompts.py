@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from memmgr.prompts import format_turn
 from memmgr.types import Message
 
-GRAPH_PROMPT_VERSION = "mm-graph-2026.11-v1"
+GRAPH_PROMPT_VERSION = "mm-graph-2026.11-v2"
 GRAPH_STAGES = ("graph_entities", "graph_relations", "graph_resolve")
 
 ENTITIES_SYSTEM_TEACHER = """You maintain the knowledge graph of a conversational assistant. Your job in this step is \
@@ -42,6 +42,8 @@ Rules:
 names from the ENTITIES list, exactly as written there.
 - The relation is short, lower-case, with underscores, and reads source -> destination: lives_in, works_as, \
 has_pet, likes, dislikes, sister_of, moved_to, visited, plans_to_visit.
+- When the conversation dates the fact (an event, a plan), add "when": the date or period resolved against today's \
+date ("7 May 2023", "the week before 8 May 2023", "June 2023"); leave it out otherwise.
 - Only what the conversation states; no general knowledge, nothing from these instructions.
 Return only JSON: {"relations": [...]}. Return {"relations": []} when there is nothing.
 
@@ -50,8 +52,8 @@ Conversation: [A] Sam: I just adopted a beagle called Pixel!   Entities: Sam (pe
 Output: {"relations": [{"source": "Sam", "relation": "has_pet", "destination": "Pixel"}]}
 """
 RELATIONS_SYSTEM_STUDENT = """Write the facts of the CONVERSATION as relations between the listed ENTITIES (names as \
-listed; relation lower_case_with_underscores, source -> destination). Output JSON: {"relations": [{"source": ..., \
-"relation": ..., "destination": ...}]}."""
+listed; relation lower_case_with_underscores, source -> destination; "when": the resolved date of a dated fact). \
+Output JSON: {"relations": [{"source": ..., "relation": ..., "destination": ...}]}."""
 
 RESOLVE_SYSTEM_TEACHER = """You maintain the knowledge graph of a conversational assistant. Your job in this step is \
 conflict resolution: decide which EXISTING RELATIONS (shown with small integer ids) the CONVERSATION and the NEW \
@@ -181,8 +183,10 @@ def entities_output(entities: Sequence[tuple[str, str]]) -> str:
     return json.dumps({"entities": [{"name": n, "type": t} for n, t in entities]}, ensure_ascii=False)
 
 
-def relations_output(triples: Sequence[tuple[str, str, str]]) -> str:
-    return json.dumps({"relations": [{"source": s, "relation": r, "destination": d} for s, r, d in triples]},
+def relations_output(triples: Sequence[Sequence[str]]) -> str:
+    """Triples, or (source, relation, destination, when) for a dated one."""
+    return json.dumps({"relations": [{"source": t[0], "relation": t[1], "destination": t[2],
+                                      **({"when": t[3]} if len(t) > 3 and t[3] else {})} for t in triples]},
                       ensure_ascii=False)
 
 

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS graph_relations (
   id TEXT PRIMARY KEY, scope_key TEXT NOT NULL, user_id TEXT, agent_id TEXT, run_id TEXT,
   source_id TEXT NOT NULL, relation TEXT NOT NULL, destination_id TEXT NOT NULL,
   valid INTEGER NOT NULL DEFAULT 1, valid_from TEXT NOT NULL, invalidated_at TEXT, created_at TEXT NOT NULL,
-  source_ids TEXT NOT NULL DEFAULT '[]', deleted INTEGER NOT NULL DEFAULT 0
+  source_ids TEXT NOT NULL DEFAULT '[]', deleted INTEGER NOT NULL DEFAULT 0, when_text TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_grel_scope ON graph_relations(scope_key, deleted);
 CREATE INDEX IF NOT EXISTS idx_grel_ends ON graph_relations(source_id, destination_id);
@@ -85,6 +85,7 @@ class Relation(BaseModel):
     valid: bool = True
     valid_from: str = ""
     invalidated_at: str | None = None
+    when: str | None = None  # the date the relation refers to, as said ("the week before 8 May 2023")
     created_at: str = ""
     source_ids: list[str] = Field(default_factory=list)
     user_id: str | None = None
@@ -107,7 +108,7 @@ class Relation(BaseModel):
 
 _ENT_COLS = "id, user_id, agent_id, run_id, name, type, aliases, created_at, source_ids"
 _REL_COLS = ("id, user_id, agent_id, run_id, source_id, relation, destination_id, valid, valid_from, invalidated_at, "
-             "created_at, source_ids")
+             "created_at, source_ids, when_text")
 
 
 def _where_scope(scope: Scope | None, alias: str = "") -> tuple[str, list[str]]:
@@ -123,6 +124,9 @@ class GraphTables:
         self.db = db
         with db._lock:
             db.conn.executescript(_SCHEMA)
+            cols = {r[1] for r in db.conn.execute("PRAGMA table_info(graph_relations)")}
+            if "when_text" not in cols:  # a store written before relations had dates
+                db.conn.execute("ALTER TABLE graph_relations ADD COLUMN when_text TEXT")
 
     def _rows(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
         with self.db._lock:
@@ -155,8 +159,8 @@ class GraphTables:
         rows = self._rows(f"SELECT {cols}, s.name AS source, d.name AS destination FROM graph_relations r "
                           "JOIN graph_entities s ON s.id=r.source_id JOIN graph_entities d ON d.id=r.destination_id "
                           f"WHERE r.deleted=0{where} ORDER BY r.valid_from, r.rowid", args)
-        return [Relation(**{**dict(r), "valid": bool(r["valid"]), "source_ids": json.loads(r["source_ids"])})
-                for r in rows]
+        return [Relation(**{**dict(r), "valid": bool(r["valid"]), "source_ids": json.loads(r["source_ids"]),
+                            "when": r["when_text"]}) for r in rows]
 
     def history(self, item_id: str | None = None, call_id: str | None = None,
                 scope: Scope | None = None) -> list[dict[str, Any]]:
@@ -197,9 +201,10 @@ class GraphTables:
 
     def insert_relation(self, conn: sqlite3.Connection, r: Relation, scope_key: str) -> None:
         conn.execute(f"INSERT OR REPLACE INTO graph_relations ({_REL_COLS}, scope_key, deleted) "
-                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
                      (r.id, r.user_id, r.agent_id, r.run_id, r.source_id, r.relation, r.destination_id, int(r.valid),
-                      r.valid_from, r.invalidated_at, r.created_at or utcnow(), json.dumps(r.source_ids), scope_key))
+                      r.valid_from, r.invalidated_at, r.created_at or utcnow(), json.dumps(r.source_ids), r.when,
+                      scope_key))
 
     def set_validity(self, conn: sqlite3.Connection, relation_id: str, valid: bool, invalidated_at: str | None) -> None:
         conn.execute("UPDATE graph_relations SET valid=?, invalidated_at=? WHERE id=?",

@@ -12,7 +12,8 @@ def test_variants_and_what_each_representation_can_answer():
     v = out["variants"]
     assert set(v) == {"vector", "graph", "graph+history", "both", "both+history"}
     assert all(r["probes"] == v["vector"]["probes"] > 0 for r in v.values())
-    assert v["vector"]["hit_temporal"] == 1.0 and v["graph"]["hit_temporal"] == 0.0  # edges carry no event dates
+    assert v["vector"]["hit_temporal"] == 1.0 and v["graph"]["hit_temporal"] == 1.0  # dated edges ("when")
+    assert v["graph+history"]["hit_multi-hop"] >= v["graph"]["hit_multi-hop"]
     assert v["both+history"]["hit_rate"] >= max(v["vector"]["hit_rate"], v["graph"]["hit_rate"])
     assert v["graph"]["hit_single-hop"] > 0.5
 
@@ -21,3 +22,5 @@ def test_relation_text_shows_the_validity_interval_of_history():
     r = {"source": "Maya", "relationship": "lives_in", "destination": "Porto", "valid": False,
          "valid_from": "2023-01-10T00:00:00", "invalidated_at": "2023-05-08T00:00:00"}
     assert relation_text(r) == "Maya lives in Porto (from 2023-01-10T00:00:00 until 2023-05-08T00:00:00)"
+    r = {"source": "Maya", "relationship": "visited", "destination": "Rome", "when": "in May 2023"}
+    assert relation_text(r) == "Maya visited Rome (in May 2023)"

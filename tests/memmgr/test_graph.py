@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from memmgr import Memory, MemoryConfig
@@ -363,3 +365,25 @@ def test_async_memory_rolls_back_graph_writes_of_a_failed_add(made):
 
     assert asyncio.run(go())["relations"] == []
     assert [h["event"] for h in mem.graph.history(scope=mem_scope("maya"))].count("REVERT") == 3
+
+
+def test_dated_relations_keep_a_grounded_when(made, tmp_path):
+    answer = json.dumps({"relations": [
+        {"source": "Maya", "relation": "visited", "destination": "Rome", "when": "7 May 2023"},
+        {"source": "Maya", "relation": "likes", "destination": "Rome", "when": "3 March 1999"},
+        {"source": "Maya", "relation": "plans_to_visit", "destination": "Oslo", "when": {"date": 1}}]})
+    script = GraphScript(graph_entities=[ents(("Maya", "person"), ("Rome", "city"), ("Oslo", "city"))],
+                         graph_relations=[answer])
+    mem = graph_memory(script)
+    made.append(mem)
+    out = mem.add(say("Yesterday I visited Rome, I like Rome, and I will go to Oslo."), user_id="maya", timestamp=T1)
+    got = {r["relationship"]: r.get("when") for r in out["relations"]["added_entities"]}
+    assert got == {"visited": "7 May 2023", "likes": None, "plans_to_visit": None}  # 1999 is nowhere in the turn
+    assert [r["reason"] for r in out["rejected"]] == ["ungrounded"]
+    hit = mem.search("When did Maya visit Rome?", user_id="maya")["relations"][0]
+    assert (hit["relationship"], hit["when"]) == ("visited", "7 May 2023")
+    mem.export(tmp_path / "m.jsonl", user_id="maya")
+    fresh = graph_memory(GraphScript())
+    made.append(fresh)
+    fresh.import_(tmp_path / "m.jsonl")
+    assert {r["relationship"]: r.get("when") for r in fresh.graph.get_all(mem_scope("maya"))} == got
