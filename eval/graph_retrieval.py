@@ -45,7 +45,11 @@ def run_world(world: World, variant: str, *, k: int = 10, embedder: str = "hash"
     mode = variant.split("+")[0]
     cfg = {"embedder": {"provider": embedder}, "graph": {"mode": mode, "search_limit": k}}
     rows = []
-    with Memory(MemoryConfig.load(cfg), manager=GraphOracleBackend([world]), embedder=shared) as mem:
+    from memmgr.embed import CachedEmbedder
+
+    # the model is shared, its cache is not: a variant must not find the queries embedded by the one before
+    embed = CachedEmbedder(shared.inner) if shared is not None else None
+    with Memory(MemoryConfig.load(cfg), manager=GraphOracleBackend([world]), embedder=embed) as mem:
         for p in world.pairs:
             mem.add(p.messages, user_id=world.user_id, timestamp=p.messages[0].timestamp)
         for qa in world.qa:

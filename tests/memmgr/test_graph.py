@@ -387,3 +387,22 @@ def test_dated_relations_keep_a_grounded_when(made, tmp_path):
     made.append(fresh)
     fresh.import_(tmp_path / "m.jsonl")
     assert {r["relationship"]: r.get("when") for r in fresh.graph.get_all(mem_scope("maya"))} == got
+
+
+def test_a_store_without_relation_dates_is_migrated(tmp_path):
+    import sqlite3
+
+    from memmgr.graph.tables import GraphTables
+    from memmgr.stores.sqlite import SQLiteStore
+
+    path = str(tmp_path / "old.sqlite")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE graph_relations (id TEXT PRIMARY KEY, scope_key TEXT NOT NULL, user_id TEXT, "
+                     "agent_id TEXT, run_id TEXT, source_id TEXT NOT NULL, relation TEXT NOT NULL, destination_id "
+                     "TEXT NOT NULL, valid INTEGER NOT NULL DEFAULT 1, valid_from TEXT NOT NULL, invalidated_at TEXT, "
+                     "created_at TEXT NOT NULL, source_ids TEXT NOT NULL DEFAULT '[]', deleted INTEGER NOT NULL "
+                     "DEFAULT 0)")
+    db = SQLiteStore(path)
+    GraphTables(db)
+    assert "when_text" in {r[1] for r in db.conn.execute("PRAGMA table_info(graph_relations)")}
+    db.close()
