@@ -46,3 +46,12 @@ def test_vector_only_run_is_unchanged(tmp_path):
     gen.generate(cfg)
     rows = [json.loads(line) for line in (tmp_path / "vector" / "train.jsonl").open()]
     assert {r["stage"] for r in rows} == {"extract", "update"}
+
+
+def test_shipped_graph_config_validates():
+    from pathlib import Path
+
+    path = Path("configs/data_gen/synthetic_graph_oracle.yaml")
+    assert f"--config {path}" in path.read_text()
+    cfg = gen.load_config(str(path), ["--seed", "3"])
+    assert cfg.graph.mode == "graph" and cfg.teacher == "oracle" and cfg.output_dir.startswith("data/")
