@@ -59,13 +59,17 @@ class EmbeddedFalkorDB:
         cmd = [server, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700", "--dir", self.folder,
                "--save", "", "--appendonly", "no", "--loglevel", "warning",
                "--loadmodule", module, "THREAD_COUNT", str(threads)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # its output goes to a file: an unread pipe would fill up and stall a long-running server
+        self.log_path = os.path.join(self.folder, "falkordb.log")
+        with open(self.log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.folder)
         deadline = time.monotonic() + start_timeout_s
         # the socket file appears at bind(), a moment before listen(): wait until it accepts a connection
         while not self._accepts():
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+                with open(self.log_path, "rb") as f:
+                    out = f.read().decode(errors="replace")
                 self.close()
                 raise ConfigError(f"embedded FalkorDB did not start (exit {self.proc.returncode}): {out[-500:]}")
             if time.monotonic() > deadline:

