@@ -20,17 +20,12 @@ from typing import Any
 
 from data_gen.graph_oracle import GraphOracleBackend
 from data_gen.synthetic import World
+from memmgr.graph.prompts import relation_line
 from memmgr.qa_metrics import mean, percentile
 from memmgr.sanitize import words
 from memmgr.types import Scope
 
 VARIANTS = ("vector", "graph", "graph+history", "both", "both+history")
-
-
-def relation_text(r: dict[str, Any]) -> str:
-    text = f"{r['source']} {r['relationship'].replace('_', ' ')} {r['destination']}"
-    text += f" ({r['when']})" if r.get("when") else ""
-    return text if r.get("valid", True) else f"{text} (from {r['valid_from']} until {r['invalidated_at']})"
 
 
 def _norm(text: str) -> str:
@@ -59,7 +54,7 @@ def run_world(world: World, variant: str, *, k: int = 10, embedder: str = "hash"
                 found["relations"] = mem.graph.search(qa["question"], Scope(user_id=world.user_id), limit=k,
                                                       include_invalid=True)
             latency = time.perf_counter() - t0
-            context = [m["memory"] for m in found["results"]] + [relation_text(r) for r in found.get("relations", [])]
+            context = [m["memory"] for m in found["results"]] + [relation_line(r) for r in found.get("relations", [])]
             rows.append({"world_id": world.world_id, "category": qa["category"], "latency_s": latency,
                          "hit": _norm(qa["answer"]) in _norm(" | ".join(context)), "items": len(context),
                          "chars": sum(len(c) for c in context)})

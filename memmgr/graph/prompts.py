@@ -96,6 +96,14 @@ def triple_text(source: str, relation: str, destination: str) -> str:
     return f"{_one_line(source)} -- {relation} --> {_one_line(destination)}"
 
 
+def relation_line(r: dict) -> str:
+    """A relation as `search` returns it, as one line of an answer prompt's context: "Maya visited Rome (the week
+    before 8 May 2023)"; an invalidated one says when it held ("(from ... until ...)")."""
+    text = f"{r['source']} {r['relationship'].replace('_', ' ')} {r['destination']}"
+    text += f" ({r['when']})" if r.get("when") else ""
+    return text if r.get("valid", True) else f"{text} (from {r['valid_from']} until {r['invalidated_at']})"
+
+
 def _system(stage: str, style: str) -> str:
     if (stage, style) not in GRAPH_SYSTEM_PROMPTS:
         raise ValueError(f"no graph prompt for stage {stage!r}, style {style!r}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from data_gen.synthetic import generate_worlds
-from eval.graph_retrieval import evaluate, relation_text
+from eval.graph_retrieval import evaluate
+from memmgr.graph.prompts import relation_line as relation_text
 
 
 def test_variants_and_what_each_representation_can_answer():
