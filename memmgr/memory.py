@@ -390,6 +390,8 @@ class Memory:
             scope, _ = mem0_compat.resolve_scope("history", ids, all_scopes=all_scopes)
             return self.db.history(scope=scope)
         scope = Scope(**ids)
+        if self.graph and self.graph.owns(memory_id or "", call_id or ""):  # a relation / entity id or graph call
+            return self.graph.history(memory_id, call_id=call_id, scope=scope, check=True)
         if memory_id:
             self._owned(memory_id, scope)
         rows = self.db.history(memory_id=memory_id, call_id=call_id)

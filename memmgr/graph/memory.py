@@ -239,9 +239,21 @@ class GraphMemory:
     def get_all(self, scope: Scope, *, include_invalid: bool = False) -> list[dict[str, Any]]:
         return [relation_out(r) for r in self.tables.relations(scope, include_invalid=include_invalid)]
 
-    def history(self, item_id: str | None = None, *, call_id: str | None = None,
-                scope: Scope | None = None) -> list[dict[str, Any]]:
+    def history(self, item_id: str | None = None, *, call_id: str | None = None, scope: Scope | None = None,
+                check: bool = False) -> list[dict[str, Any]]:
+        """History rows of an entity / relation, of a graph call, or of a scope. `check`: `scope` is the caller's
+        (by-id calls): rows written in another scope raise ValueError, as Memory.history does for memories."""
+        if check:
+            rows = self.tables.history(item_id, call_id)
+            if any((s := _parse_key(r["scope_key"] or "")) is None or not (scope or Scope()).contains(s)
+                   for r in rows):
+                raise ValueError(f"{item_id or call_id} is not in scope {(scope or Scope()).label()}")
+            return rows
         return self.tables.history(item_id, call_id, scope)
+
+    def owns(self, item_id: str, call_id: str) -> bool:
+        """Whether an id is an entity / relation (or a call id a graph call) with graph history."""
+        return bool((item_id and self.tables.history(item_id)) or (call_id and self.owns_call(call_id)))
 
     # ------------------------------------------------------------------------------------- undo and repair
     def owns_call(self, call_id: str) -> bool:

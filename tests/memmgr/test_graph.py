@@ -406,3 +406,14 @@ def test_a_store_without_relation_dates_is_migrated(tmp_path):
     GraphTables(db)
     assert "when_text" in {r[1] for r in db.conn.execute("PRAGMA table_info(graph_relations)")}
     db.close()
+
+
+def test_memory_history_serves_relation_ids_and_graph_calls(made):
+    mem, _, _, _, second = _moving_maya(made)
+    porto = next(r for r in mem.graph.get_all(mem_scope("maya"), include_invalid=True) if r["destination"] == "Porto")
+    assert [h["event"] for h in mem.history(porto["id"], user_id="maya")] == ["ADD", "INVALIDATE"]
+    assert [h["event"] for h in mem.history(call_id=second["call_ids"][1], user_id="maya")] == ["INVALIDATE"]
+    with pytest.raises(ValueError):
+        mem.history(porto["id"], user_id="bob")
+    with pytest.raises(ValueError):
+        mem.history("no-such-id", user_id="maya")
