@@ -34,7 +34,7 @@ test: setup  ## the whole suite (fast tests + slow real-model tests)
 test-fast: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
 
-test-vllm: setup setup-vllm  ## the real-engine tests (offline engine + `vllm serve`, tiny model; ~2.5 min)
+test-vllm: setup setup-vllm  ## the real-engine tests (offline engine + `vllm serve`: tiny model, SmolLM2 + the demo-quick adapter; ~4 min)
 	OMP_NUM_THREADS=2 MEMMGR_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(PY) -m pytest -q -m vllm tests/serving
 
 lint: setup

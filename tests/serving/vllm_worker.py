@@ -52,8 +52,55 @@ def store_report(mem, users: list[str]) -> dict:
     return {"consistency": report, "memories": per_user, "history_rows": history}
 
 
+def call_record(backend, c) -> dict:
+    """One manager call of the pipeline, with whether its raw output is strict JSON valid for that call's schema."""
+    import jsonschema
+
+    from memmgr.pipeline import EXTRACT_SCHEMA, UPDATE_SCHEMA
+
+    schema = backend.schema_for(EXTRACT_SCHEMA if c.stage == "extract" else UPDATE_SCHEMA, c.messages)
+    try:
+        jsonschema.validate(json.loads(c.raw_output), {k: v for k, v in schema.items() if k != "x-guidance"})
+        err = None
+    except Exception as e:
+        err = f"{type(e).__name__}: {str(e)[:200]}"
+    return {"stage": c.stage, "valid": c.valid, "style": c.prompt_style, "prompt_version": c.prompt_version,
+            "system": c.messages[0]["content"][:200] if c.messages else "", "raw": c.raw_output[:400],
+            "schema_error": err, "attempts": c.attempts, "completion_tokens": c.completion_tokens,
+            "latency_s": round(c.latency_s, 2), "applied": c.applied, "rejected": [r.reason for r in c.rejected]}
+
+
+def smollm2(spec: dict) -> dict:
+    """SmolLM2-135M-Instruct + a trained adapter: one engine, a short conversation through the pipeline with the
+    engine's real (greedy, structured) answers, and the store afterwards."""
+    from memmgr import Memory, MemoryConfig
+    from memmgr.backends.vllm import VLLMBackend
+
+    t0 = time.perf_counter()
+    backend = VLLMBackend(spec["model"], adapter=spec["adapter"], max_tokens=spec.get("max_tokens", 128),
+                          max_model_len=2048, dtype="float32", kv_cache_gib=1)
+    report: dict = {"engine_start_s": time.perf_counter() - t0, "prompt_style": backend.prompt_style,
+                    "lora": backend.lora is not None}
+    cfg = MemoryConfig.load({"embedder": {"provider": "hash"}, "manager": {"backend": "vllm", "model": spec["model"]}})
+    traces: list = []
+    mem = Memory(cfg, manager=backend, trace_hooks=[traces.append])
+    t = time.perf_counter()
+    adds = [mem.add(pair, user_id=spec["user"]) for pair in spec["pairs"]]
+    report["pipeline"] = {"adds": len(adds), "seconds": time.perf_counter() - t,
+                          "calls": [call_record(backend, c) for c in traces],
+                          "results": [a["results"] for a in adds], "rejected": [a["rejected"] for a in adds],
+                          "history": mem.history(user_id=spec["user"]),
+                          "stored": mem.get_all(user_id=spec["user"])["results"], **store_report(mem, [spec["user"]])}
+    mem.close()
+    report["total_s"] = time.perf_counter() - t0
+    return report
+
+
 def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
+    if spec.get("mode") == "smollm2":
+        Path(out_path).write_text(json.dumps(smollm2(spec), indent=1, default=str))
+        return
     from memmgr import Memory, MemoryConfig
     from memmgr.async_memory import AsyncMemory
     from memmgr.backends.vllm import VLLMBackend
