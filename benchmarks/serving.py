@@ -252,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     from memmgr.backends.hf import convert_gguf_to_hf, smollm2_gguf_path
     from tests.serving.fixtures import vllm_python
 
+    skip = set(filter(None, args.skip.split(",")))
+    modes = [m for m in args.structured.split(",") if m]
+    if not modes or set(modes) - {"strict", "off"}:
+        p.error("--structured takes strict, off or strict,off")
     global PARTIAL
     PARTIAL = Path(args.out).with_suffix(".partial.jsonl")
     PARTIAL.parent.mkdir(parents=True, exist_ok=True)
@@ -262,10 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no adapter at {args.adapter} (run `make demo`): benchmarking the base model")
     model = convert_gguf_to_hf(smollm2_gguf_path())
     plan = workload(max(users), args.pairs)
-    skip = set(filter(None, args.skip.split(",")))
-    modes = [m for m in args.structured.split(",") if m]
-    if not modes or set(modes) - {"strict", "off"}:
-        p.error("--structured takes strict, off or strict,off")
     vllm_py = vllm_python()
     rows: list[dict] = []
     t_all = time.perf_counter()
