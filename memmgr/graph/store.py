@@ -28,6 +28,16 @@ from memmgr.settings import ConfigError
 log = logging.getLogger(__name__)
 _BATCH = 500
 _SCOPE_KEYS = ("user_id", "agent_id", "run_id")
+# Runs the server as a child of a small shell that stops it when this Python process is gone, even after a SIGKILL
+# (which runs no finalizer): $1 is our pid, the rest the server's command line. TERM stops both at once.
+_WATCHDOG = """
+owner=$1; shift
+"$@" &
+srv=$!
+trap 'kill $srv 2>/dev/null; wait $srv; exit 0' TERM INT
+while kill -0 "$owner" 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 1 & wait $!; done
+kill $srv 2>/dev/null; wait $srv
+"""
 
 
 def _stop(proc: subprocess.Popen, folder: str) -> None:
@@ -62,7 +72,8 @@ class EmbeddedFalkorDB:
         # its output goes to a file: an unread pipe would fill up and stall a long-running server
         self.log_path = os.path.join(self.folder, "falkordb.log")
         with open(self.log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(["/bin/sh", "-c", _WATCHDOG, "memmgr-falkordb", str(os.getpid()), *cmd],
+                                         stdout=log_file, stderr=subprocess.STDOUT)
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.folder)
         deadline = time.monotonic() + start_timeout_s
         # the socket file appears at bind(), a moment before listen(): wait until it accepts a connection

@@ -4,6 +4,7 @@ rebuilt from SQLite when a store on disk is reopened."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -145,12 +146,45 @@ def test_embedded_server_that_died_is_restarted_and_rebuilt():
     mem = graph_memory(_script())
     try:
         _fill(mem)
-        proc = mem.graph.store.server.proc
-        proc.kill()  # our own child: the embedded server of this Memory
-        proc.wait()
+        proc = mem.graph.store.server.proc  # the watchdog shell around the server
+        os.kill(mem.graph.store.client.connection.info("server")["process_id"], signal.SIGKILL)  # our own child
+        proc.wait(timeout=10)  # the watchdog notices within a second and exits
         assert [r["destination"] for r in mem.search("Maya", user_id="maya")["relations"]] == ["Lisbon"]
         assert mem.graph.store.server.proc.pid != proc.pid
         report = mem.graph.check_consistency(repair=False)
         assert (report["relations"], report["missing"], report["orphans"]) == (2, 0, 0)
     finally:
         mem.close()
+
+
+def test_embedded_server_stops_when_its_owner_is_killed(tmp_path):
+    """A SIGKILLed owner runs no finalizer: the watchdog shell stops the server anyway."""
+    import sys
+    import textwrap
+
+    script = tmp_path / "owner.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time
+        from memmgr.graph.store import FalkorGraph
+        g = FalkorGraph()
+        print(g.client.connection.info("server")["process_id"], flush=True)
+        time.sleep(60)
+    """))
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    try:
+        pid = int(owner.stdout.readline())
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the embedded server outlived its killed owner")
+    finally:
+        owner.kill()
