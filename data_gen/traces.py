@@ -23,6 +23,16 @@ from memmgr.prompts import PROMPT_STYLES, render_messages_for_style
 log = logging.getLogger(__name__)
 
 STAGES = ("extract", "update")
+GRAPH_STAGES = ("graph_entities", "graph_relations", "graph_resolve")  # graph-manager rows (data_gen/graph_traces.py)
+
+
+def render_for_style(prompt: list[dict[str, str]], stage: str, style: str) -> list[dict[str, str]]:
+    """A recorded prompt re-rendered under `style`, for vector- and graph-manager stages alike."""
+    if stage in GRAPH_STAGES:
+        from memmgr.graph.prompts import render_graph_for_style
+
+        return render_graph_for_style(prompt, stage, style)
+    return render_messages_for_style(prompt, stage, style)
 
 
 def load_traces(path: str | Path) -> Any:
@@ -80,9 +90,10 @@ def mix_stages(ds: Any, extract_fraction: float | None, seed: int = 0, max_sampl
 
 
 def eval_rows(path: str | Path, split: str, limit: int | None = None, seed: int = 0,
-              source: str | None = None) -> list[dict[str, Any]]:
+              source: str | None = None, graph: bool = False) -> list[dict[str, Any]]:
     """Rows of one split for evaluation: all of them, or `limit` rows balanced between the two stages; only those
-    of one `source` of a mixed dataset (its `mix_source` column, data_gen.mix) when given."""
+    of one `source` of a mixed dataset (its `mix_source` column, data_gen.mix) when given. `graph`: the
+    graph-manager rows instead (`limit` of them, balanced between the three graph stages)."""
     dd = load_traces(path)
     if split not in dd:
         raise ValueError(f"{path} has no split {split!r} (has {sorted(dd)})")
@@ -93,7 +104,18 @@ def eval_rows(path: str | Path, split: str, limit: int | None = None, seed: int 
         ds = ds.filter(lambda s: s == source, input_columns="mix_source")
         if not len(ds):
             raise ValueError(f"{path} split {split!r} has no rows of source {source!r}")
+    if graph:
+        return _graph_rows(ds, limit, seed)
     return list(mix_stages(ds, 0.5 if limit else None, seed=seed, max_samples=limit))
+
+
+def _graph_rows(ds: Any, limit: int | None, seed: int) -> list[dict[str, Any]]:
+    idx = {s: [i for i, st in enumerate(ds["stage"]) if st == s] for s in GRAPH_STAGES}
+    if limit is not None:
+        rng = random.Random(seed)
+        share, extra = divmod(limit, len(GRAPH_STAGES))
+        idx = {s: rng.sample(ids, min(len(ids), share + (k < extra))) for k, (s, ids) in enumerate(idx.items())}
+    return [ds[i] for i in sorted(i for ids in idx.values() for i in ids)]
 
 
 def with_prompt_style(ds: Any, style: str) -> Any:
@@ -102,7 +124,7 @@ def with_prompt_style(ds: Any, style: str) -> Any:
         raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}, got {style!r}")
 
     def fn(row: dict[str, Any]) -> dict[str, Any]:
-        prompt = render_messages_for_style(row["prompt"], row["stage"], style)
+        prompt = render_for_style(row["prompt"], row["stage"], style)
         out = {"prompt": prompt, "prompt_style": style}
         if "messages" in row:
             out["messages"] = prompt + list(row["completion"])
@@ -121,7 +143,7 @@ def answer_rows(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_style: s
 
     from memmgr.backends.base import generate_batch
 
-    prompts = [render_messages_for_style(r["prompt"], r["stage"], prompt_style) if prompt_style else r["prompt"]
+    prompts = [render_for_style(r["prompt"], r["stage"], prompt_style) if prompt_style else r["prompt"]
                for r in rows]
     bs = max(1, int(getattr(backend, "batch_size", 1)))
     gens: list[Any] = []

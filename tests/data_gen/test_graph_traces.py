@@ -55,3 +55,28 @@ def test_shipped_graph_config_validates():
     assert f"--config {path}" in path.read_text()
     cfg = gen.load_config(str(path), ["--seed", "3"])
     assert cfg.graph.mode == "graph" and cfg.teacher == "oracle" and cfg.output_dir.startswith("data/")
+
+
+def test_graph_rows_are_evaluated_like_manager_rows(tmp_path):
+    """eval_rows(graph=True) + eval.manager.evaluate_traces: a manager answering the labels scores 1.0."""
+    from data_gen.traces import eval_rows
+    from eval.manager import evaluate_traces
+    from memmgr.backends.base import Generation
+
+    gen.generate(_cfg(tmp_path, "graph"))
+    rows = eval_rows(tmp_path / "graph", "train", limit=30, graph=True)
+    assert len(rows) == 30 and {r["stage"] for r in rows} == {"graph_entities", "graph_relations", "graph_resolve"}
+    labels = {json.dumps(r["prompt"]): r["label"] for r in rows}
+
+    class Perfect:
+        name = "perfect"
+
+        def generate(self, messages, **kw):
+            return Generation(text=labels.get(json.dumps(messages), "{}"))
+
+    metrics = evaluate_traces(Perfect(), rows, progress=False)["metrics"]
+    assert metrics["n"] == 0 and {s: m["f1"] for s, m in metrics["graph"].items()} == {
+        "graph_entities": 1.0, "graph_relations": 1.0, "graph_resolve": 1.0}
+    # re-rendered under the student prompt (graph stages have their own system prompts): teacher rows now miss
+    student = evaluate_traces(Perfect(), rows, prompt_style="student", progress=False)["metrics"]
+    assert set(student["graph"]) == set(metrics["graph"]) and student["graph"]["graph_relations"]["f1"] < 1.0
