@@ -218,13 +218,23 @@ class Mem0Method:
     def retrieve(self, question: str) -> tuple[list[dict[str, str]], list[dict[str, Any]], float]:
         a, b = self.sample.conversation.speakers
         t0 = time.perf_counter()
-        mem_a = self.memory.search(question, user_id=self.scope(a), limit=self.cfg.top_k)["results"]
-        mem_b = self.memory.search(question, user_id=self.scope(b), limit=self.cfg.top_k)["results"]
+        mem_a, mem_b = (self._context(self.memory.search(question, user_id=self.scope(s), limit=self.cfg.top_k))
+                        for s in (a, b))
         search_s = time.perf_counter() - t0
         messages = answer_messages(question, a, mem_a, b, mem_b)
         retrieved = [{"speaker": s, "text": m["memory"], "score": m.get("score"), "source_ids": m.get("source_ids", []),
                       "date": m.get("session_date")} for s, ms in ((a, mem_a), (b, mem_b)) for m in ms]
         return messages, retrieved, search_s
+
+
+    @staticmethod
+    def _context(found: dict[str, Any]) -> list[dict[str, Any]]:
+        """The memories, then (graph.mode graph/both) each relation as one more line: "Maya visited Rome (...)",
+        dated by when it held (Mem0g answers from memories and relations together)."""
+        from memmgr.graph.prompts import relation_line
+
+        return [*found["results"], *({"memory": relation_line(r), "session_date": r.get("valid_from"),
+                                      "source_ids": r.get("source_ids") or []} for r in found.get("relations") or [])]
 
 
 class TurnsMethod(Mem0Method):

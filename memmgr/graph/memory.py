@@ -30,7 +30,8 @@ MAX_SHOWN_RELATIONS = 30  # existing relations shown to conflict resolution
 
 
 def _phrase(text: str) -> str:
-    return " " + " ".join(words(text)) + " "
+    # possessives name the entity ("What is Maya's dog called?" is about Maya): "maya's" -> "maya"
+    return " " + " ".join(w[:-2] if w.endswith("'s") else w for w in words(text.replace("\u2019", "'"))) + " "
 
 
 def relation_out(r: Relation, **extra: Any) -> dict[str, Any]:

@@ -163,3 +163,28 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("mode", ["graph", "both"])
+def test_graph_variants_answer_from_relations(tmp_path, data, mode):
+    """Mem0g in eval.locomo: `memory.graph.mode` graph/both; relations reach the answer prompt as dated lines."""
+    from tests.helpers import ScriptedBackend
+    from tests.memmgr.graph_helpers import GraphScript, ents, rels
+
+    def pixel(inp):
+        return "Pixel" in " ".join(t["text"] for t in inp.get("new", []))
+
+    script = GraphScript(
+        graph_entities=lambda inp: ents(("Maya", "person"), ("Pixel", "animal")) if pixel(inp) else ents(),
+        graph_relations=lambda inp: rels(("Maya", "adopted", "Pixel")) if pixel(inp) else rels())
+    answers = ScriptedBackend(answerer_fn, name="ans")
+    cfg = base_cfg(tmp_path, methods=["mem0"], memory={"embedder": {"provider": "hash"}, "graph": {"mode": mode}},
+                   transfer={"enabled": False})
+    out = run_locomo(cfg, data, backends={"manager": ScriptedBackend(script), "answerer": answers},
+                     progress=False)
+    dog = next(r for r in out["samples"]["locomo_mem0"] if "dog" in r["question"])
+    assert any(r["text"].startswith("Maya adopted Pixel") for r in dog["retrieved"])
+    assert dog["prediction"] == "Pixel" and dog["f1"] == 1.0
+    shown = next(c for c in answers.calls if "Maya's dog" in c[-1]["content"])[-1]["content"]
+    assert "Maya adopted Pixel" in shown
+    assert out["results"]["locomo_mem0"]["manager_calls"] > 0

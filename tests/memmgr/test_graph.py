@@ -417,3 +417,14 @@ def test_memory_history_serves_relation_ids_and_graph_calls(made):
         mem.history(porto["id"], user_id="bob")
     with pytest.raises(ValueError):
         mem.history("no-such-id", user_id="maya")
+
+
+def test_entity_centric_search_sees_possessives():
+    """LOCOMO asks "What is Maya's dog called?": the possessive names the entity Maya."""
+    script = GraphScript(graph_entities=[ents(("Maya", "person"), ("Pixel", "animal"))],
+                         graph_relations=[rels(("Maya", "adopted", "Pixel"))], graph_resolve=[inval()])
+    mem = graph_memory(script)
+    mem.add(say("I adopted a beagle called Pixel."), user_id="maya", timestamp=T0)
+    for q in ("What is Maya's dog called?", "What is Maya\u2019s dog called?"):
+        [hit] = mem.search(q, user_id="maya")["relations"]
+        assert hit["destination"] == "Pixel" and "entity" in hit["matched_by"]
