@@ -136,7 +136,7 @@ def _as_text(item: Any) -> str | None:
     return None
 
 
-def _item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
+def item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
     """The list of items in an answer: under one of `keys`, a bare list, or (update) a single op object."""
     answer_keys = keys + (_SINGLE_OP_KEYS if stage == "update" else ())
     obj, rej = load_json(raw, stage, max_chars=max_chars, answer_keys=answer_keys)
@@ -156,7 +156,7 @@ def _item_list(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> t
 
 def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedFacts:
     out = ParsedFacts()
-    items, rej = _item_list(raw, "extract", _FACT_KEYS, max_chars)
+    items, rej = item_list(raw, "extract", _FACT_KEYS, max_chars)
     if rej or items is None:
         out.rejected.append(rej)
         return out
@@ -165,7 +165,7 @@ def parse_facts(raw: Any, *, max_facts: int = 30, max_chars: int = MAX_OUTPUT_CH
     for item in items:
         text = _as_text(item)
         if text is None or not text.strip():
-            out.rejected.append(Rejection(stage="extract", reason="empty_text", item=_short(item)))
+            out.rejected.append(Rejection(stage="extract", reason="empty_text", item=short_item(item)))
             continue
         key = norm_text(text)
         if key in seen:
@@ -239,7 +239,7 @@ def parse_ops(
     """Validate update decisions against the ids that were actually shown in the prompt."""
     out = ParsedOps()
     shown = {str(i) for i in shown_ids}
-    items, rej = _item_list(raw, "update", _OPS_KEYS, max_chars)
+    items, rej = item_list(raw, "update", _OPS_KEYS, max_chars)
     if rej or items is None:
         out.rejected.append(rej)
         return out
@@ -251,7 +251,7 @@ def parse_ops(
             op_in = _OpIn.model_validate(_normalise_item(item))
         except (ValidationError, TypeError, ValueError) as e:
             reason = "unknown_event" if "unknown event" in str(e) else "schema"
-            out.rejected.append(Rejection(stage="update", reason=reason, detail=_err(e), item=_short(item)))
+            out.rejected.append(Rejection(stage="update", reason=reason, detail=_err(e), item=short_item(item)))
             continue
         op = Op(event=op_in.event, id=op_in.id, text=op_in.text if isinstance(op_in.text, str) else "",
                 old_memory=op_in.old_memory if isinstance(op_in.old_memory, str) else None)
@@ -287,9 +287,9 @@ def _op_problem(op: Op, shown: set[str], touched: set[str], added: set[str]) -> 
     return None
 
 
-def _short(item: Any) -> Any:
-    s = item if isinstance(item, str) else repr(item)
-    return s[:200]
+def short_item(item: Any) -> str:
+    """A rejected item as a rejection shows it: the text, or its repr, cut to 200 characters."""
+    return (item if isinstance(item, str) else repr(item))[:200]
 
 
 def _err(e: Exception) -> str:

@@ -1,6 +1,7 @@
 """Untrusted graph-manager output -> validated entities, triples and invalidations (pure; no store is touched).
 
-Decoding is memmgr.parsing.load_json (fences, prose around the answer, json-repair, competing answers); every item
+Decoding is memmgr.parsing's `item_list` (load_json: fences, prose around the answer, json-repair, competing
+answers), shared with the vector manager's parser; every item
 that does not fit becomes a `Rejection` with a stable reason code. Names are checked further (sanitising and
 grounding) by memmgr.graph.manager, which knows the messages.
 """
@@ -12,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from memmgr.parsing import MAX_OUTPUT_CHARS, load_json
+from memmgr.parsing import MAX_OUTPUT_CHARS, item_list, short_item
 from memmgr.sanitize import norm_text
 from memmgr.types import Rejection
 
@@ -56,20 +57,6 @@ def norm_label(value: Any) -> str | None:
     return label if _LABEL_RE.match(label) else None
 
 
-def _items(raw: Any, stage: str, keys: tuple[str, ...], max_chars: int) -> tuple[list | None, Rejection | None]:
-    obj, rej = load_json(raw, stage, max_chars=max_chars, answer_keys=keys)
-    if rej:
-        return None, rej
-    items = next((obj[k] for k in keys if k in obj), None) if isinstance(obj, dict) else obj
-    if not isinstance(items, list):
-        return None, Rejection(stage=stage, reason="schema", detail=f"no list under {keys[0]!r} in {str(obj)[:80]}")
-    return items, None
-
-
-def _short(item: Any) -> str:
-    return (item if isinstance(item, str) else repr(item))[:200]
-
-
 def _first_str(d: dict, keys: tuple[str, ...]) -> Any:
     return next((d[k] for k in keys if k in d), None)
 
@@ -77,7 +64,7 @@ def _first_str(d: dict, keys: tuple[str, ...]) -> Any:
 def parse_entities(raw: Any, *, max_entities: int = 20, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedEntities:
     stage = "graph_entities"
     out = ParsedEntities()
-    items, rej = _items(raw, stage, _ENTITY_KEYS, max_chars)
+    items, rej = item_list(raw, stage, _ENTITY_KEYS, max_chars)
     if rej or items is None:
         out.rejected.append(rej)
         return out
@@ -89,13 +76,13 @@ def parse_entities(raw: Any, *, max_entities: int = 20, max_chars: int = MAX_OUT
             if isinstance(item, dict) else (None, None))
         label = norm_label(etype)
         if not isinstance(name, str) or not name.strip():
-            out.rejected.append(Rejection(stage=stage, reason="empty_text", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="empty_text", item=short_item(item)))
         elif label is None:
-            out.rejected.append(Rejection(stage=stage, reason="bad_type", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="bad_type", item=short_item(item)))
         elif norm_text(name) in seen:
-            out.rejected.append(Rejection(stage=stage, reason="duplicate", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="duplicate", item=short_item(item)))
         elif len(out.entities) >= max_entities:
-            out.rejected.append(Rejection(stage=stage, reason="too_many", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="too_many", item=short_item(item)))
         else:
             seen.add(norm_text(name))
             out.entities.append((name, label))
@@ -105,7 +92,7 @@ def parse_entities(raw: Any, *, max_entities: int = 20, max_chars: int = MAX_OUT
 def parse_relations(raw: Any, *, max_relations: int = 30, max_chars: int = MAX_OUTPUT_CHARS) -> ParsedRelations:
     stage = "graph_relations"
     out = ParsedRelations()
-    items, rej = _items(raw, stage, _RELATION_KEYS, max_chars)
+    items, rej = item_list(raw, stage, _RELATION_KEYS, max_chars)
     if rej or items is None:
         out.rejected.append(rej)
         return out
@@ -120,7 +107,7 @@ def parse_relations(raw: Any, *, max_relations: int = 30, max_chars: int = MAX_O
             s, r, d, *rest = item
             when = rest[0] if rest else None
         else:
-            out.rejected.append(Rejection(stage=stage, reason="schema", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="schema", item=short_item(item)))
             continue
         label = norm_label(r)
         if not (isinstance(s, str) and s.strip() and isinstance(d, str) and d.strip()):
@@ -139,7 +126,7 @@ def parse_relations(raw: Any, *, max_relations: int = 30, max_chars: int = MAX_O
             if isinstance(when, str) and when.strip():  # anything else is no date: ignored, the triple is kept
                 out.when[(s, label, d)] = when
             continue
-        out.rejected.append(Rejection(stage=stage, reason=reason, item=_short(item)))
+        out.rejected.append(Rejection(stage=stage, reason=reason, item=short_item(item)))
     return out
 
 
@@ -149,7 +136,7 @@ def parse_invalidations(raw: Any, shown_ids: Collection[str], *, max_chars: int 
     stage = "graph_resolve"
     out = ParsedInvalidations()
     shown = {str(i) for i in shown_ids}
-    items, rej = _items(raw, stage, _INVALIDATE_KEYS, max_chars)
+    items, rej = item_list(raw, stage, _INVALIDATE_KEYS, max_chars)
     if rej or items is None:
         out.rejected.append(rej)
         return out
@@ -157,13 +144,13 @@ def parse_invalidations(raw: Any, shown_ids: Collection[str], *, max_chars: int 
     for item in items:
         v = item.get("id") if isinstance(item, dict) else item
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            out.rejected.append(Rejection(stage=stage, reason="schema", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="schema", item=short_item(item)))
             continue
         sid = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip()
         if sid not in shown:
-            out.rejected.append(Rejection(stage=stage, reason="unknown_id", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="unknown_id", item=short_item(item)))
         elif sid in out.ids:
-            out.rejected.append(Rejection(stage=stage, reason="duplicate_id", item=_short(item)))
+            out.rejected.append(Rejection(stage=stage, reason="duplicate_id", item=short_item(item)))
         else:
             out.ids.append(sid)
     return out
