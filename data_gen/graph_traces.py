@@ -7,7 +7,6 @@ no training run until one asks for them.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from memmgr.graph.prompts import (
@@ -36,25 +35,12 @@ def graph_label(call: ManagerCall) -> str:
 
 def graph_call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfig) -> list[dict[str, Any]]:
     """One row per prompt style for a valid graph call; [] for an invalid one."""
-    from data_gen.gates import teacher_schema_ok
+    from data_gen.recorder import example_row
 
     if not call.valid or call.stage not in LABEL_KEYS:
         return []
     label = graph_label(call)
-    teacher = "oracle" if cfg.teacher == "oracle" else call.backend
-    out = []
-    for style in cfg.prompt_styles:
-        prompt = render_graph_for_style(call.messages, call.stage, style)
-        completion = [{"role": "assistant", "content": label}]
-        out.append({
-            "messages": prompt + completion, "prompt": prompt, "completion": completion, "stage": call.stage,
-            "label": label, "shown_memories": json.dumps(call.context.get("shown", []), ensure_ascii=False),
-            "source_texts": json.dumps(call.context.get("source_texts", []), ensure_ascii=False),
-            "gold_after": "", "conversation_id": unit["id"], "pair_id": str(call.context.get("pair_id", "")),
-            "teacher": teacher, "teacher_raw": call.raw_output[:4000], "prompt_version": GRAPH_PROMPT_VERSION,
-            "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
-            "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
-            "teacher_rejected": len(call.rejected), "teacher_schema_ok": teacher_schema_ok(call.raw_output or "",
-                                                                                         call.stage),
-        })
-    return out
+    return [example_row(call, unit, cfg, prompt=render_graph_for_style(call.messages, call.stage, style), style=style,
+                        label=label, shown=call.context.get("shown", []), gold_after="",
+                        prompt_version=GRAPH_PROMPT_VERSION)
+            for style in cfg.prompt_styles]

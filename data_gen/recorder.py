@@ -51,23 +51,26 @@ def call_to_examples(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfi
         after = apply_ops_to_snapshot(shown, [Op(event=o["event"], id=None if o["event"] == "ADD" else o.get("id"),
                                                  text=o.get("text", "")) for o in ops])
         gold_after = json.dumps(after, ensure_ascii=False)
-    teacher = "oracle" if cfg.teacher == "oracle" else call.backend
-    out = []
-    for style in cfg.prompt_styles:
-        prompt = render_messages_for_style(call.messages, call.stage, style)
-        completion = [{"role": "assistant", "content": label}]
-        out.append({
-            "messages": prompt + completion, "prompt": prompt, "completion": completion, "stage": call.stage,
-            "label": label, "shown_memories": json.dumps(shown, ensure_ascii=False),
-            "source_texts": json.dumps(call.context.get("source_texts", []), ensure_ascii=False),
-            "gold_after": gold_after, "conversation_id": unit["id"], "pair_id": str(call.context.get("pair_id", "")),
-            "teacher": teacher, "teacher_raw": call.raw_output[:4000], "prompt_version": PROMPT_VERSION,
-            "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
-            "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
-            "teacher_rejected": len(call.rejected),
-            "teacher_schema_ok": teacher_schema_ok(call.raw_output or "", call.stage),
-        })
-    return out
+    return [example_row(call, unit, cfg, prompt=render_messages_for_style(call.messages, call.stage, style),
+                        style=style, label=label, shown=shown, gold_after=gold_after, prompt_version=PROMPT_VERSION)
+            for style in cfg.prompt_styles]
+
+
+def example_row(call: ManagerCall, unit: dict[str, Any], cfg: GenerateConfig, *, prompt: list[dict[str, str]],
+                style: str, label: str, shown: list, gold_after: str, prompt_version: str) -> dict[str, Any]:
+    """One example row (the schema of data_gen/README.md), for vector and graph calls alike."""
+    completion = [{"role": "assistant", "content": label}]
+    return {
+        "messages": prompt + completion, "prompt": prompt, "completion": completion, "stage": call.stage,
+        "label": label, "shown_memories": json.dumps(shown, ensure_ascii=False),
+        "source_texts": json.dumps(call.context.get("source_texts", []), ensure_ascii=False),
+        "gold_after": gold_after, "conversation_id": unit["id"], "pair_id": str(call.context.get("pair_id", "")),
+        "teacher": "oracle" if cfg.teacher == "oracle" else call.backend, "teacher_raw": call.raw_output[:4000],
+        "prompt_version": prompt_version, "prompt_style": style, "source": cfg.source.kind, "split": unit["split"],
+        "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+        "teacher_rejected": len(call.rejected),
+        "teacher_schema_ok": teacher_schema_ok(call.raw_output or "", call.stage),
+    }
 
 
 def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) -> tuple[list[dict], dict]:
