@@ -205,9 +205,11 @@ class Mem0Method:
                 msgs = [m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in pair]
                 self.memory.add(msgs, user_id=self.scope(speaker), timestamp=dt,
                                 trace_context={"conversation_id": conv.conversation_id, "perspective": speaker})
+        self._ingested(t0)
+
+    def _ingested(self, t0: float) -> None:
         self.costs["ingest_s"] = time.perf_counter() - t0
-        self.costs["memories"] = sum(len(self.memory.get_all(user_id=self.scope(s))["results"])
-                                     for s in conv.speakers)
+        self.costs["memories"] = sum(len(mems) for mems, _ in self.memory_scopes())
 
     def memory_scopes(self) -> list[tuple[list[dict[str, Any]], list[str]]]:
         """Each speaker's stored memories ({"text", "source_ids"}), for eval.transfer."""
@@ -248,9 +250,7 @@ class TurnsMethod(Mem0Method):
                 if m.name in self.sample.conversation.speakers and m.content.strip():
                     self.memory.add([m.model_copy(update={"role": "user"})], user_id=self.scope(m.name),
                                     timestamp=sess.date_time, infer=False)
-        self.costs["ingest_s"] = time.perf_counter() - t0
-        self.costs["memories"] = sum(len(self.memory.get_all(user_id=self.scope(s))["results"])
-                                     for s in self.sample.conversation.speakers)
+        self._ingested(t0)
 
 
 class FullContextMethod:

@@ -247,15 +247,16 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
         from eval.cache import CachedBackend
 
         backend = CachedBackend(backend, cfg.cache_dir)
-    match_embedder = None
+    embedder = None  # one embedder for the fact match (traces) and the pipeline's memory (worlds)
     if cfg.fact_match:
         from memmgr.config import EmbedderConfig
         from memmgr.embed import make_embedder
 
-        match_embedder = make_embedder(EmbedderConfig(provider=cfg.embedder))
+        embedder = make_embedder(EmbedderConfig(provider=cfg.embedder))
     res = evaluate_manager(backend, cfg.data, cfg.limit, split=cfg.split, prompt_style=cfg.prompt_style,
                            max_tokens=cfg.max_tokens, seed=cfg.seed, source=cfg.source,
-                           memory_config={"embedder": {"provider": cfg.embedder}}, match_embedder=match_embedder)
+                           memory_config={"embedder": {"provider": cfg.embedder}}, embedder=embedder,
+                           match_embedder=embedder)
     from eval.report import write_report
 
     task = cfg.name or f"manager_{res['kind']}"
