@@ -1,8 +1,8 @@
 """Graph-manager calls -> labelled examples (stages `graph_entities`, `graph_relations`, `graph_resolve`), in the
 same row schema as the vector manager's (data_gen/recorder.py). The label is the canonical answer for what survived
 validation (`call.context["accepted"]`), so a teacher's rejected items are not learnt; `shown_memories` holds the
-relations a resolve call showed. `data_gen.traces.mix_stages` keeps only extract/update rows, so these rows reach
-no training run until one asks for them.
+relations a resolve call showed. `data_gen.traces.mix_stages` keeps these rows only at a `graph_fraction` > 0 (the
+`graph_fraction` of train/sft.py and train/grpo.py), so a vector-only recipe never trains on them.
 """
 
 from __future__ import annotations

@@ -59,13 +59,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def mix_stages(ds: Any, extract_fraction: float | None, seed: int = 0, max_samples: int | None = None) -> Any:
-    """Subsample so that a fraction `extract_fraction` of rows are extraction calls (None keeps the natural mix).
+def mix_stages(ds: Any, extract_fraction: float | None, seed: int = 0, max_samples: int | None = None,
+               graph_fraction: float = 0.0) -> Any:
+    """Subsample so that a fraction `extract_fraction` of the vector-manager rows are extraction calls (None keeps
+    the natural mix), and a fraction `graph_fraction` of all rows are graph-manager rows (stages `graph_*`, in their
+    natural mix; 0 drops them, 1 keeps only them).
 
-    The limiting stage is kept whole and the other is downsampled, so no row is seen twice per epoch.
+    The limiting group is kept whole and the others are downsampled, so no row is seen twice per epoch.
     """
     rng = random.Random(seed)
-    idx = {s: [i for i, st in enumerate(ds["stage"]) if st == s] for s in STAGES}
+    stages = list(ds["stage"])
+    idx = {s: [i for i, st in enumerate(stages) if st == s] for s in STAGES}
+    graph_idx = [i for i, st in enumerate(stages) if st in GRAPH_STAGES]
+    if not 0.0 <= graph_fraction <= 1.0:
+        raise ValueError(f"graph_fraction must be in [0, 1], got {graph_fraction}")
     n_e, n_u = len(idx["extract"]), len(idx["update"])
     if extract_fraction is not None:
         if not 0.0 <= extract_fraction <= 1.0:
@@ -78,14 +85,24 @@ def mix_stages(ds: Any, extract_fraction: float | None, seed: int = 0, max_sampl
             # largest totals with the requested ratio that fit in what we have
             total = min(n_e / extract_fraction, n_u / (1 - extract_fraction))
             n_e, n_u = round(total * extract_fraction), round(total * (1 - extract_fraction))
-    if max_samples is not None and n_e + n_u > max_samples:  # shrink both, keeping the ratio
-        scale = max_samples / (n_e + n_u)
-        n_e = round(n_e * scale)
-        n_u = max_samples - n_e
-    pick = {"extract": rng.sample(idx["extract"], n_e), "update": rng.sample(idx["update"], n_u)}
-    keep = pick["extract"] + pick["update"]
+    n_g = 0
+    if graph_fraction == 1.0:
+        n_e = n_u = 0
+        n_g = len(graph_idx)
+    elif graph_fraction > 0.0:
+        if not graph_idx:
+            raise ValueError("graph_fraction > 0 but the dataset has no graph-manager rows (data_gen graph.mode)")
+        n_g = round((n_e + n_u) * graph_fraction / (1 - graph_fraction))
+        if n_g > len(graph_idx):  # too few graph rows: shrink the vector rows instead
+            scale = len(graph_idx) / n_g
+            n_g, n_e, n_u = len(graph_idx), round(n_e * scale), round(n_u * scale)
+    if max_samples is not None and n_e + n_u + n_g > max_samples:  # shrink all, keeping the ratios
+        scale = max_samples / (n_e + n_u + n_g)
+        n_e, n_g = round(n_e * scale), round(n_g * scale)
+        n_u = max_samples - n_e - n_g
+    keep = rng.sample(idx["extract"], n_e) + rng.sample(idx["update"], n_u) + rng.sample(graph_idx, n_g)
     rng.shuffle(keep)
-    log.info("stage mix: %d extract + %d update -> %d rows", n_e, n_u, len(keep))
+    log.info("stage mix: %d extract + %d update + %d graph -> %d rows", n_e, n_u, n_g, len(keep))
     return ds.select(keep)
 
 

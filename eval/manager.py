@@ -2,6 +2,8 @@
 
     python -m eval.manager --model smollm2 --adapter runs/sft/x --data data/synthetic_oracle/dataset --split test \
         --limit 200
+    python -m eval.manager --model smollm2 --adapter runs/sft/x --data data/synthetic_graph_oracle/dataset --graph true \
+        --limit 60                                  # the graph manager (Mem0g) on graph traces
     python -m eval.manager --model my_teacher.yaml --data worlds_test.jsonl --limit 5
     # my_teacher.yaml is a memmgr.config.BackendConfig, e.g. {backend: openai, model: gpt-4o-mini}
 
@@ -40,7 +42,7 @@ def _is_world(x: Any) -> bool:
 
 
 def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed: int = 0,
-              source: str | None = None) -> tuple[str, list]:
+              source: str | None = None, graph: bool = False) -> tuple[str, list]:
     """('worlds', [World]) or ('traces', [row dict]) from a path, a list, or a datasets.Dataset."""
     if isinstance(data, (str, Path)):
         p = Path(data)
@@ -50,13 +52,15 @@ def load_data(data: Any, *, split: str = "test", limit: int | None = None, seed:
             with p.open(encoding="utf-8") as f:
                 first = next((json.loads(line) for line in f if line.strip()), {})
             if _is_world(first):
+                if graph:
+                    raise ConfigError("graph: true scores graph trace rows; worlds: python -m data_gen.graph_oracle")
                 from data_gen.synthetic import load_worlds
 
                 worlds = load_worlds(p)
                 return "worlds", worlds[:limit] if limit else worlds
         from data_gen.traces import eval_rows
 
-        return "traces", eval_rows(p, split, limit, seed, source)
+        return "traces", eval_rows(p, split, limit, seed, source, graph=graph)
     items = list(data)
     if items and _is_world(items[0]):
         if isinstance(items[0], dict):
@@ -82,6 +86,8 @@ def evaluate_traces(backend: Any, rows: Sequence[dict[str, Any]], *, prompt_styl
     wall = time.perf_counter() - t0
     scores = [score_row(r, g.text) for r, g in zip(rows, gens, strict=True)]
     out = aggregate(scores)
+    for stage, metrics in out.get("graph", {}).items():  # flat keys too, for the table (GRAPH_COLUMNS)
+        out.update({f"{stage}_{k}": v for k, v in metrics.items()})
     if match_embedder is not None:
         out.update(pooled_fact_match(rows, [g.text for g in gens], match_embedder))
     sources = sorted({r["mix_source"] for r in rows if r.get("mix_source")})
@@ -171,11 +177,12 @@ def evaluate_worlds(backend: Any, worlds: Sequence[Any], *, answerer: Any = None
 def evaluate_manager(backend: Any, dataset_or_worlds: Any, limit: int | None = None, *, split: str = "test",
                      prompt_style: str | None = None, max_tokens: int = 256, answerer: Any = None,
                      memory_config: Any = None, embedder: Any = None, seed: int = 0, progress: bool = True,
-                     source: str | None = None, match_embedder: Any = None) -> dict[str, Any]:
-    """Manager metrics of `backend` on a trace dataset or synthetic worlds (path, list or Dataset).
+                     source: str | None = None, match_embedder: Any = None, graph: bool = False) -> dict[str, Any]:
+    """Manager metrics of `backend` on a trace dataset or synthetic worlds (path, list or Dataset); `graph`: the
+    dataset's graph-manager rows instead of its vector-manager rows.
 
     Returns {"kind": "traces"|"worlds", "metrics": {...}, "samples": [...], "backend": name, "n": ...}."""
-    kind, items = load_data(dataset_or_worlds, split=split, limit=limit, seed=seed, source=source)
+    kind, items = load_data(dataset_or_worlds, split=split, limit=limit, seed=seed, source=source, graph=graph)
     if not items:
         raise ValueError(f"no {kind} to evaluate in {dataset_or_worlds!r}")
     t0 = time.perf_counter()
@@ -202,6 +209,7 @@ class ManagerEvalConfig(Strict):
     seed: int = 0
     embedder: Literal["sentence-transformers", "hash"] = "sentence-transformers"
     fact_match: bool = True  # traces: also score extracted facts with eval.transfer's matcher (the embedder above)
+    graph: bool = False  # traces: score the graph manager on the graph_* rows (entities / relations / resolve)
     cache_dir: str | None = None  # LLM disk cache folder (off by default)
     name: str | None = None  # task name in the results (default manager_<kind>)
     output_dir: str = "outputs/eval/manager"
@@ -233,6 +241,14 @@ TRACE_COLUMNS = (("n", "n", "{:.0f}"), ("JSON valid", "json_validity", "{:.3f}")
                  ("outcome F1", "outcome_f1", "{:.3f}"), ("latency p50 s", "latency_p50", "{:.2f}"),
                  ("latency p95 s", "latency_p95", "{:.2f}"), ("prompt tok/call", "prompt_tokens_per_call", "{:.0f}"),
                  ("compl. tok/call", "completion_tokens_per_call", "{:.0f}"))
+GRAPH_COLUMNS = (("n", "n", "{:.0f}"), ("entities JSON valid", "graph_entities_json_validity", "{:.3f}"),
+                 ("entities F1", "graph_entities_f1", "{:.3f}"), ("type acc", "graph_entities_type_accuracy", "{:.3f}"),
+                 ("relations JSON valid", "graph_relations_json_validity", "{:.3f}"),
+                 ("relations P", "graph_relations_precision", "{:.3f}"),
+                 ("relations R", "graph_relations_recall", "{:.3f}"), ("relations F1", "graph_relations_f1", "{:.3f}"),
+                 ("resolve JSON valid", "graph_resolve_json_validity", "{:.3f}"),
+                 ("resolve F1", "graph_resolve_f1", "{:.3f}"), ("resolve exact", "graph_resolve_exact", "{:.3f}"),
+                 ("latency p50 s", "latency_p50", "{:.2f}"), ("prompt tok/call", "prompt_tokens_per_call", "{:.0f}"))
 WORLD_COLUMNS = (("worlds", "n_worlds", "{:.0f}"), ("state P", "state_precision", "{:.3f}"),
                  ("state R", "state_recall", "{:.3f}"), ("state F1", "state_f1", "{:.3f}"),
                  ("QA acc", "qa_accuracy", "{:.3f}"), ("QA F1", "qa_f1", "{:.3f}"),
@@ -248,7 +264,7 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
 
         backend = CachedBackend(backend, cfg.cache_dir)
     embedder = None  # one embedder for the fact match (traces) and the pipeline's memory (worlds)
-    if cfg.fact_match:
+    if cfg.fact_match and not cfg.graph:  # the fact match scores extraction rows; graph rows have none
         from memmgr.config import EmbedderConfig
         from memmgr.embed import make_embedder
 
@@ -256,13 +272,13 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
     res = evaluate_manager(backend, cfg.data, cfg.limit, split=cfg.split, prompt_style=cfg.prompt_style,
                            max_tokens=cfg.max_tokens, seed=cfg.seed, source=cfg.source,
                            memory_config={"embedder": {"provider": cfg.embedder}}, embedder=embedder,
-                           match_embedder=embedder)
+                           match_embedder=embedder, graph=cfg.graph)
     from eval.report import write_report
 
-    task = cfg.name or f"manager_{res['kind']}"
+    task = cfg.name or f"manager_{'graph_' if cfg.graph else ''}{res['kind']}"
     meta = {"config": {**cfg.model_dump(), "name": task}, "backends": {"manager": backend.name}, "data": cfg.data,
             "cache": backend.stats() if hasattr(backend, "stats") else None, "wall_s": res["wall_s"]}
-    cols = TRACE_COLUMNS if res["kind"] == "traces" else WORLD_COLUMNS
+    cols = WORLD_COLUMNS if res["kind"] == "worlds" else GRAPH_COLUMNS if cfg.graph else TRACE_COLUMNS
     paths = write_report({task: {**res["metrics"], "n": res["n"]}}, {task: res["samples"]}, meta, cfg.output_dir,
                          plots=False, columns=cols)
     return {**res, "task": task, "paths": paths}

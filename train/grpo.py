@@ -44,6 +44,8 @@ class GRPOScriptArguments:
     sft_adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder from train/sft.py"})
     stages: list[str] = field(default_factory=lambda: ["extract", "update"])
     extract_fraction: float | None = 0.5
+    graph_fraction: float = field(default=0.0, metadata={"help": "share of graph-manager rows (stages graph_* in "
+                                                                  "`stages`); 1 when `stages` are graph stages only"})
     max_train_samples: int | None = None
     prompt_style: str = "student"
     reward_funcs: list[str] = field(default_factory=lambda: ["format", "op_agreement", "fact_f1", "hallucinated_ids",
@@ -57,8 +59,15 @@ class GRPOScriptArguments:
             raise ConfigError(f"unknown reward_funcs {bad}; known: {sorted(REWARDS)}")
         if self.prompt_style not in ("teacher", "student"):
             raise ConfigError(f"prompt_style must be teacher or student, not {self.prompt_style!r}")
-        if not set(self.stages) <= {"extract", "update"} or not self.stages:
-            raise ConfigError(f"stages must be a non-empty subset of [extract, update], got {self.stages}")
+        from data_gen.traces import GRAPH_STAGES, STAGES
+
+        if not set(self.stages) <= {*STAGES, *GRAPH_STAGES} or not self.stages:
+            raise ConfigError(f"stages must be a non-empty subset of {[*STAGES, *GRAPH_STAGES]}, got {self.stages}")
+        graph, vector = set(self.stages) & set(GRAPH_STAGES), set(self.stages) & set(STAGES)
+        if graph and not vector:
+            self.graph_fraction = 1.0
+        elif graph and not 0.0 < self.graph_fraction < 1.0:
+            raise ConfigError("stages mix vector and graph stages: set graph_fraction in (0, 1)")
 
 
 def _types() -> tuple[type, ...]:
@@ -84,8 +93,9 @@ def prepare_dataset(script_args: GRPOScriptArguments, seed: int) -> Any:
 
     ds = load_traces(script_args.dataset_path)[script_args.train_split]
     ds = ds.filter(lambda st: st in script_args.stages, input_columns="stage")
-    frac = script_args.extract_fraction if len(script_args.stages) == 2 else None
-    ds = mix_stages(ds, frac, seed=seed, max_samples=script_args.max_train_samples)
+    frac = script_args.extract_fraction if {"extract", "update"} <= set(script_args.stages) else None
+    ds = mix_stages(ds, frac, seed=seed, max_samples=script_args.max_train_samples,
+                    graph_fraction=script_args.graph_fraction)
     ds = with_prompt_style(ds, script_args.prompt_style)
     return ds.select_columns(["prompt", *[c for c in REWARD_COLUMNS if c in ds.column_names]])
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.sanitize import words
-from memmgr.scoring import apply_ops_to_snapshot, outcome_scores, score_extraction, score_update
+from memmgr.scoring import apply_ops_to_snapshot, outcome_scores, score_extraction, score_row, score_update
 
 Reward = Callable[..., list[float | None]]
 
@@ -54,11 +54,36 @@ def format_reward(completions: Sequence[Any], stage: Sequence[str], shown_memori
     shown = shown_memories or [None] * len(completions)
     for c, st, sm in zip(completions, stage, shown, strict=True):
         text = completion_text(c)
-        if st == "extract":
+        if st.startswith("graph_"):
+            p = _parse_graph(text, st, sm)
+        elif st == "extract":
             p = parse_facts(text)
         else:
             p = parse_ops(text, [i for i, _ in _shown(sm)])
         out.append(0.0 if not p.valid else (1.0 if not p.rejected else 0.5))
+    return out
+
+
+def _parse_graph(text: str, stage: str, shown: Any) -> Any:
+    from memmgr.graph.parsing import parse_entities, parse_invalidations, parse_relations
+
+    if stage == "graph_entities":
+        return parse_entities(text)
+    if stage == "graph_relations":
+        return parse_relations(text)
+    return parse_invalidations(text, [i for i, _ in _shown(shown)])
+
+
+def graph_f1_reward(completions: Sequence[Any], stage: Sequence[str], label: Sequence[str],
+                    shown_memories: Sequence[Any], **kw: Any) -> list[float | None]:
+    """Graph-manager calls: F1 of the entities / triples / invalidated ids against the label (the scorer
+    eval.manager reports for graph rows, memmgr.graph.scoring); None on vector-manager calls."""
+    out: list[float | None] = []
+    for c, st, lab, sm in zip(completions, stage, label, shown_memories, strict=True):
+        if not st.startswith("graph_"):
+            out.append(None)
+            continue
+        out.append(score_row({"stage": st, "label": lab, "shown_memories": sm}, completion_text(c))["f1"])
     return out
 
 
@@ -162,6 +187,7 @@ REWARDS: dict[str, Reward] = {
     "outcome": outcome_reward,
     "qa_answer": qa_answer_reward,
     "label_similarity": label_similarity_reward,
+    "graph_f1": graph_f1_reward,
 }
 
 

@@ -16,7 +16,8 @@ python train/sft.py --config configs/sft/tiny.yaml --model_name_or_path /tmp/tin
 ```
 
 Loss is on the assistant answer only: the data is in TRL's conversational prompt/completion form, which gives
-completion-only loss without template markers. Extraction and update calls are mixed at `extract_fraction`.
+completion-only loss without template markers. Extraction and update calls are mixed at `extract_fraction`; graph-manager
+calls (data_gen graph traces) join at `graph_fraction` (one student for both managers).
 `prompt_style: student` re-renders every prompt with the compact student instruction (context distillation); the
 run logs mean prompt tokens per call under both prompts to `<output_dir>/prompt_tokens.json`.
 """
@@ -44,6 +45,8 @@ class SFTScriptArguments:
     train_split: str = "train"
     eval_split: str | None = "validation"
     extract_fraction: float | None = field(default=0.5, metadata={"help": "share of extraction calls; null = as is"})
+    graph_fraction: float = field(default=0.0, metadata={"help": "share of graph-manager rows (stages graph_*) in "
+                                                                  "train and eval; 0 = vector manager only"})
     max_train_samples: int | None = None
     max_eval_samples: int | None = 64
     prompt_style: str = field(default="student", metadata={"help": "teacher | student (compact, no examples)"})
@@ -96,12 +99,12 @@ def prepare_datasets(script_args: SFTScriptArguments, seed: int) -> tuple[Any, A
     if script_args.train_split not in dd:
         raise ConfigError(f"{script_args.dataset_path} has no split {script_args.train_split!r} ({list(dd)})")
     train = mix_stages(dd[script_args.train_split], script_args.extract_fraction, seed=seed,
-                       max_samples=script_args.max_train_samples)
+                       max_samples=script_args.max_train_samples, graph_fraction=script_args.graph_fraction)
     train = with_prompt_style(train, script_args.prompt_style)
     eval_ds, eval_rows = None, []
     if script_args.eval_split and script_args.eval_split in dd:
         ev = mix_stages(dd[script_args.eval_split], 0.5 if script_args.max_eval_samples else None, seed=seed,
-                        max_samples=script_args.max_eval_samples)
+                        max_samples=script_args.max_eval_samples, graph_fraction=script_args.graph_fraction)
         ev = with_prompt_style(ev, script_args.prompt_style)
         eval_ds = to_prompt_completion(ev)
         eval_rows = list(ev.select(range(min(script_args.manager_eval_samples, len(ev)))))

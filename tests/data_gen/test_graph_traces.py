@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from data_gen import generate as gen
 from data_gen.gates import teacher_schema_ok
 from memmgr.graph.parsing import parse_entities, parse_invalidations, parse_relations
@@ -80,3 +82,34 @@ def test_graph_rows_are_evaluated_like_manager_rows(tmp_path):
     # re-rendered under the student prompt (graph stages have their own system prompts): teacher rows now miss
     student = evaluate_traces(Perfect(), rows, prompt_style="student", progress=False)["metrics"]
     assert set(student["graph"]) == set(metrics["graph"]) and student["graph"]["graph_relations"]["f1"] < 1.0
+    assert metrics["graph_relations_f1"] == 1.0 and metrics["graph_resolve_exact"] == 1.0  # flat keys: the table
+
+
+def test_graph_fraction_mixes_graph_rows_into_training(tmp_path):
+    """mix_stages: graph rows only at graph_fraction > 0, at that share; 1 keeps only them; train/sft.py uses it."""
+    from data_gen.traces import GRAPH_STAGES, load_traces, mix_stages
+    from train.sft import SFTScriptArguments, prepare_datasets
+
+    gen.generate(_cfg(tmp_path, "both"))
+    train = load_traces(tmp_path / "both" / "dataset")["train"]
+    assert {s for s in mix_stages(train, 0.5)["stage"]} == {"extract", "update"}
+    mixed = list(mix_stages(train, 0.5, max_samples=40, graph_fraction=0.25)["stage"])
+    n_graph = sum(s in GRAPH_STAGES for s in mixed)
+    assert len(mixed) == 40 and n_graph == 10 and mixed.count("extract") == 15
+    assert set(mix_stages(train, 0.5, graph_fraction=1.0)["stage"]) == set(GRAPH_STAGES)
+    with pytest.raises(ValueError, match="graph_fraction"):
+        mix_stages(train, 0.5, graph_fraction=1.5)
+    vector_only = train.filter(lambda s: s in ("extract", "update"), input_columns="stage")
+    with pytest.raises(ValueError, match="no graph-manager rows"):
+        mix_stages(vector_only, 0.5, graph_fraction=0.2)
+    args = SFTScriptArguments(dataset_path=str(tmp_path / "both" / "dataset"), eval_split=None, graph_fraction=0.5,
+                              max_train_samples=20)
+    tr, _, _ = prepare_datasets(args, seed=0)
+
+    def is_graph(prompt):
+        try:
+            return bool(graph_stage_of(prompt))
+        except ValueError:  # a vector-manager prompt
+            return False
+
+    assert len(tr) == 20 and sum(is_graph(r["prompt"]) for r in tr) == 10

@@ -112,3 +112,33 @@ def test_reward_registry():
     assert R.reward_funcs(["format", "outcome"]) == [R.format_reward, R.outcome_reward]
     with pytest.raises(ValueError, match="unknown rewards"):
         R.reward_funcs(["vibes"])
+
+
+def test_graph_rewards_score_graph_rows_and_skip_vector_rows():
+    from memmgr.graph.prompts import relations_output, resolve_output
+
+    label = relations_output([("Sam", "lives_in", "York"), ("Sam", "plays", "cello")])
+    shown = json.dumps([["0", "Sam -- lives_in -- Leeds"]])
+    n = 4
+    cols = {"stage": ["graph_relations"] * n, "label": [label] * n, "shown_memories": ["[]"] * n}
+    outs = [label, relations_output([("Sam", "lives_in", "York")]), "no json", relations_output([("Sam", "", "x")])]
+    assert R.graph_f1_reward(outs, **cols)[:3] == [pytest.approx(1.0), pytest.approx(2 / 3), 0.0]
+    fmt = R.format_reward(outs, **cols)
+    assert fmt[0] == 1.0 and fmt[2] == 0.0 and fmt[3] < 1.0
+    inval = {"stage": ["graph_resolve"] * 2, "label": [resolve_output(["0"])] * 2, "shown_memories": [shown] * 2}
+    assert R.graph_f1_reward([resolve_output(["0"]), resolve_output(["9"])], **inval)[0] == pytest.approx(1.0)
+    assert R.format_reward([resolve_output(["0"]), resolve_output(["9"])], **inval) == [1.0, 0.5]  # 9 was not shown
+    assert R.graph_f1_reward(**upd([UPD_LABEL]))[0] is None
+    assert R.fact_f1_reward(outs, **cols) == [None] * n and R.op_agreement_reward(outs, **cols) == [None] * n
+
+
+def test_grpo_stages_may_name_graph_stages():
+    from train.args import ConfigError
+    from train.grpo import GRPOScriptArguments
+
+    assert GRPOScriptArguments(stages=["graph_relations", "graph_resolve"]).graph_fraction == 1.0
+    with pytest.raises(ConfigError, match="graph_fraction"):
+        GRPOScriptArguments(stages=["extract", "update", "graph_relations"])
+    assert GRPOScriptArguments(stages=["extract", "graph_entities"], graph_fraction=0.3).graph_fraction == 0.3
+    with pytest.raises(ConfigError, match="stages"):
+        GRPOScriptArguments(stages=["graph_everything"])
