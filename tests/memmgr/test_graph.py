@@ -428,3 +428,18 @@ def test_entity_centric_search_sees_possessives():
     for q in ("What is Maya's dog called?", "What is Maya\u2019s dog called?"):
         [hit] = mem.search(q, user_id="maya")["relations"]
         assert hit["destination"] == "Pixel" and "entity" in hit["matched_by"]
+
+
+def test_mem0_graph_store_config_runs_graph_memory(made):
+    """A mem0 config with a graph_store (kuzu: mem0's embedded graph) writes memories and relations, like mem0."""
+    from tests.helpers import ScriptedBackend, echo_manager
+
+    script = GraphScript(vector=echo_manager, graph_entities=[ents(("Maya", "person"), ("Lisbon", "city"))],
+                         graph_relations=[rels(("Maya", "lives_in", "Lisbon"))])
+    cfg = MemoryConfig.load({"embedder": {"provider": "hash", "config": {"embedding_dims": 64}},
+                             "graph_store": {"provider": "kuzu", "config": {"db": ":memory:"}}})
+    mem = Memory(cfg, manager=ScriptedBackend(script))
+    made.append(mem)
+    out = mem.add(say("I live in Lisbon."), user_id="maya", timestamp=T0)
+    assert out["results"] and out["relations"]["added_entities"]
+    assert mem.search("Where does Maya live?", user_id="maya")["relations"][0]["destination"] == "Lisbon"

@@ -47,9 +47,27 @@ def test_mem0_config_translates(tmp_path):
     assert (cfg.manager.backend, cfg.embedder.provider, cfg.embedder.dim) == ("transformers", "hash", 64)
 
 
+def test_mem0_graph_store_turns_on_graph_memory():
+    """mem0 writes to the vectors and the graph once graph_store has a config: memmgr's graph mode `both`."""
+    assert MemoryConfig.load({"graph_store": {"provider": "neo4j", "config": None}}).graph.mode == "vector"
+    kuzu = MemoryConfig.load({"graph_store": {"provider": "kuzu", "config": {"db": ":memory:"}, "threshold": 0.8}})
+    assert (kuzu.graph.mode, kuzu.graph.url, kuzu.graph.entity_threshold) == ("both", None, 0.8)
+    server = MemoryConfig.load({"graph_store": {"provider": "falkordb",
+                                                "config": {"host": "127.0.0.1", "port": 6380, "database": "g"}}})
+    assert (server.graph.mode, server.graph.url, server.graph.graph_name) == ("both", "falkordb://127.0.0.1:6380", "g")
+    assert MemoryConfig.load({"graph_store": {"provider": "falkordb", "config": {"url": "h:1"}}}).graph.url \
+        == "falkordb://h:1"
+
+
 @pytest.mark.parametrize("config, match", [
     ({"vector_store": {"provider": "chroma", "config": {}}}, "Qdrant only"),
-    ({"graph_store": {"provider": "neo4j", "config": {"url": "bolt://x"}}}, "graph_store has no counterpart"),
+    ({"graph_store": {"provider": "neo4j", "config": {"url": "bolt://x"}}}, "graph runs on FalkorDB"),
+    ({"graph_store": {"provider": "falkordb", "config": {}}}, "needs config.url or config.host"),
+    ({"graph_store": {"provider": "kuzu", "llm": {"provider": "openai"}}}, "remove graph_store.llm"),
+    ({"graph_store": {"provider": "kuzu", "custom_prompt": "Extract..."}}, "graph_store.custom_prompt"),
+    ({"graph_store": {"provider": "falkordb", "config": {"host": "h", "username": "u"}}},
+     "graph_store.config.username"),
+    ({"graph_store": {"provider": "kuzu", "rerank": True}}, "graph_store is written as"),
     ({"reranker": {"provider": "cohere"}}, "reranker has no counterpart"),
     ({"custom_fact_extraction_prompt": "Extract..."}, "custom_fact_extraction_prompt"),
     ({"custom_update_memory_prompt": "Update..."}, "custom_update_memory_prompt"),
