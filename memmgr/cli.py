@@ -1,9 +1,10 @@
-"""`memmgr` command line: add / search / list / history / update / delete / export / import / undo / reset /
-check / reindex / ingest, shell / batch to run many of them in one process, serve (memmgr.serve: `vllm serve`).
+"""`memmgr` command line: add / search / list / relations / history / update / delete / export / import / undo /
+reset / check / reindex / ingest, shell / batch to run many of them in one process, serve (memmgr.serve: `vllm serve`).
 
 The store lives in --store (default $MEMMGR_STORE or ./.memmgr_store); the pipeline and manager come from
 --config (a MemoryConfig YAML, or mem0's config shape; default: SmolLM2-135M via transformers on CPU, MiniLM
-embeddings). Verbs that read or write more than one memory need --user/--agent/--run, or --all-scopes.
+embeddings). Verbs that read or write more than one memory need --user/--agent/--run, or --all-scopes. --graph both
+(or graph) turns on Mem0g graph memory: `add` also writes relations, `relations` lists or searches them.
 `memmgr shell` (stdin) and `memmgr batch FILE` read one verb per line, with the command line's syntax, and print
 each result as one JSON line: the store is opened and the manager model loaded once for all of them.
 """
@@ -34,6 +35,8 @@ def _memory(args: argparse.Namespace, **kwargs: Any) -> Any:
     cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"path": args.store})})
     if args.embedder:
         cfg.embedder = cfg.embedder.model_copy(update={"provider": args.embedder})
+    if args.graph:
+        cfg.graph = cfg.graph.model_copy(update={"mode": args.graph})
     return Memory(cfg, **kwargs)
 
 
@@ -112,6 +115,26 @@ def cmd_list(args: argparse.Namespace, session: Session) -> int:
     res = session.memory().get_all(**_scoped(args))["results"]
     session.emit(res, [f"{r['id']}  {_who(r)}  {r['session_date'] or '':<20} {r['memory']}  "
                        f"src={','.join(r['source_ids'])}" for r in res])
+    return 0
+
+
+def cmd_relations(args: argparse.Namespace, session: Session) -> int:
+    from memmgr.types import Scope
+
+    mem = session.memory()
+    if mem.graph is None:
+        raise ValueError("graph memory is off: add --graph both (or graph), or use a config with graph.mode")
+    scope = Scope(**_ids(args))
+    if scope.is_empty():
+        raise ValueError("relations needs --user, --agent or --run")
+    if args.query:
+        res = mem.graph.search(args.query, scope, limit=args.limit, as_of=args.as_of,
+                               include_invalid=args.include_invalid)
+    else:
+        res = mem.graph.get_all(scope, include_invalid=args.include_invalid, as_of=args.as_of)
+    session.emit(res, [f"{r['source']} --{r['relationship']}--> {r['destination']}  "
+                       f"{'' if r['valid'] else 'INVALID since ' + str(r['invalidated_at']) + '  '}"
+                       f"from {r['valid_from']}  [{r['id']}]" for r in res])
     return 0
 
 
@@ -267,6 +290,7 @@ def build_parser(*, session: bool = False) -> argparse.ArgumentParser:
         p.add_argument("--config", help="MemoryConfig YAML (manager, embedder, pipeline, guards)")
         p.add_argument("--store", default=os.environ.get("MEMMGR_STORE", ".memmgr_store"), help="store folder")
         p.add_argument("--embedder", choices=["sentence-transformers", "hash"], help="override the embedder")
+        p.add_argument("--graph", choices=["vector", "graph", "both"], help="override graph.mode (Mem0g memory)")
         p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -287,6 +311,14 @@ def build_parser(*, session: bool = False) -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list a scope's memories with their owner and provenance")
     _scope_flags(ls)
     ls.set_defaults(fn=cmd_list)
+
+    rl = sub.add_parser("relations", help="a scope's graph relations (Mem0g), or those matching QUERY")
+    rl.add_argument("query", nargs="?")
+    _scope_flags(rl, all_scopes=False)
+    rl.add_argument("--as-of", help="the graph at this date (ISO): relations valid then")
+    rl.add_argument("--include-invalid", action="store_true", help="also invalidated relations (the history)")
+    rl.add_argument("--limit", type=int, default=20)
+    rl.set_defaults(fn=cmd_relations)
 
     h = sub.add_parser("history", help="history of one memory, of one manager call (--call), or of a scope")
     h.add_argument("memory_id", nargs="?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 
 from memmgr.backends.base import Generation
@@ -20,7 +21,8 @@ class ScriptedBackend:
     @classmethod
     def from_config(cls, cfg):
         """`backend: tests.helpers:ScriptedBackend` in a MemoryConfig: model "echo" = echo_manager."""
-        return cls(echo_manager if cfg.model == "echo" else [cfg.extra.get("response", "{}")], name=cfg.model)
+        scripts = {"echo": echo_manager, "echo-graph": graph_echo_manager}
+        return cls(scripts.get(cfg.model) or [cfg.extra.get("response", "{}")], name=cfg.model)
 
     def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
         self.calls.append(list(messages))
@@ -47,6 +49,35 @@ def echo_manager(messages: list[dict[str, str]]) -> str:
         else:
             ops.append({"id": "new", "text": fact, "event": "ADD"})
     return json.dumps({"memory": ops})
+
+
+_LIVES = re.compile(r"\bI (?:live|moved) (?:in|to) ([A-Z]\w+)")
+
+
+def graph_echo_manager(messages: list[dict[str, str]]) -> str:
+    """echo_manager, and for the graph manager's prompts: "I live in / moved to <Place>" makes (speaker, lives_in,
+    Place); conflict resolution invalidates the speaker's other lives_in relations."""
+    from memmgr.graph.prompts import (
+        entities_output,
+        graph_stage_of,
+        parse_graph_input,
+        relations_output,
+        resolve_output,
+    )
+
+    try:
+        stage = graph_stage_of(messages)
+    except ValueError:
+        return echo_manager(messages)
+    inp = parse_graph_input(messages)
+    pairs = [(t["name"], m.group(1)) for t in inp.get("new", []) if (m := _LIVES.search(t["text"]))]
+    if stage == "graph_entities":
+        return entities_output([e for n, c in pairs for e in ((n, "person"), (c, "city"))])
+    if stage == "graph_relations":
+        return relations_output([(n, "lives_in", c) for n, c in pairs])
+    new = {(s, r) for s, r, _ in inp.get("relations", [])}
+    return resolve_output([i for i, (s, r, d) in inp.get("existing", []) if (s, r) in new
+                           and (s, r, d) not in inp.get("relations", [])])
 
 
 class StageScript:

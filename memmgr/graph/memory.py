@@ -246,8 +246,12 @@ class GraphMemory:
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
         return [s[2] for s in scored[:limit]]
 
-    def get_all(self, scope: Scope, *, include_invalid: bool = False) -> list[dict[str, Any]]:
-        return [relation_out(r) for r in self.tables.relations(scope, include_invalid=include_invalid)]
+    def get_all(self, scope: Scope, *, include_invalid: bool = False,
+                as_of: datetime | date | str | None = None) -> list[dict[str, Any]]:
+        """The scope's valid relations; with `as_of` those valid at that event time; `include_invalid`: all."""
+        at = None if as_of is None else event_time(as_of)
+        rels = self.tables.relations(scope, include_invalid=include_invalid or at is not None)
+        return [relation_out(r) for r in rels if include_invalid or r.valid_at(at)]
 
     def history(self, item_id: str | None = None, *, call_id: str | None = None, scope: Scope | None = None,
                 check: bool = False) -> list[dict[str, Any]]:

@@ -152,3 +152,33 @@ def test_help_lists_serve(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "serve" in capsys.readouterr().out
+
+
+def test_cli_graph_memory_relations(tmp_path, capsys):
+    """--graph both: add writes relations too; `relations` lists them, searches them, and shows the graph as of a
+    date (the Porto relation, invalidated by the move, is still there at the earlier date)."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("manager: {backend: 'tests.helpers:ScriptedBackend', model: echo-graph}\n"
+                   "embedder: {provider: hash}\n")
+
+    def cli(*args):
+        return main(["--config", str(cfg), "--store", str(tmp_path / "store"), "--graph", "both", *args])
+
+    assert cli("add", "I live in Porto.", "--user", "maya", "--timestamp", "2023-01-10T10:00:00") == 0
+    assert json.loads(capsys.readouterr().out)["relations"]["added_entities"]
+    cli("add", "I moved to Lisbon.", "--user", "maya", "--timestamp", "2023-05-08T10:00:00")
+    capsys.readouterr()
+    assert cli("relations", "--user", "maya") == 0
+    out = capsys.readouterr().out
+    assert "Maya --lives_in--> Lisbon" in out and "Porto" not in out
+    cli("relations", "--user", "maya", "--as-of", "2023-03-01")
+    assert "Maya --lives_in--> Porto" in capsys.readouterr().out
+    cli("relations", "--user", "maya", "--include-invalid")
+    assert "INVALID since 2023-05-08" in capsys.readouterr().out
+    cli("relations", "Where does Maya live?", "--user", "maya")
+    assert "Lisbon" in capsys.readouterr().out
+    cli("relations", "--user", "leo")
+    assert capsys.readouterr().out == ""  # another scope sees nothing
+    assert cli("relations") == 2 and "needs --user" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "--store", str(tmp_path / "store"), "relations", "--user", "maya"]) == 2
+    assert "graph memory is off" in capsys.readouterr().err
