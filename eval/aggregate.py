@@ -12,7 +12,8 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "f1": True, "bleu1": True, "j": True, "evidence_recall": True,
     "search_latency_p50": False, "search_latency_p95": False, "total_latency_p50": False, "total_latency_p95": False,
     "memory_tokens": False, "context_tokens": False, "manager_calls": False, "manager_prompt_tokens": False,
-    "manager_completion_tokens": False, "rejected_ops": False, "memories": False, "ingest_s": False,
+    "manager_completion_tokens": False, "rejected_ops": False, "memories": False, "relations": False,
+    "ingest_s": False,
     "fact_precision": True, "fact_recall": True, "state_precision": True, "state_recall": True, "state_f1": True,
     "qa_accuracy": True, "qa_f1": True, "json_validity": True, "op_accuracy": True, "op_macro_f1": True,
     "json_validity_extract": True, "json_validity_update": True, "parseable_rate": True, "parseable_rate_extract": True,
@@ -50,7 +51,7 @@ def summarize(records: Sequence[dict[str, Any]], costs: Sequence[dict[str, Any]]
     })
     # ingestion costs are per conversation (mean over conversations); absent for methods without a manager
     for key in ("manager_calls", "manager_prompt_tokens", "manager_completion_tokens", "rejected_ops", "memories",
-                "ingest_s"):
+                "relations", "ingest_s"):  # relations: graph memory only (None otherwise)
         out[key] = mean(c.get(key) for c in costs) if costs else None
     cats: dict[str, list[dict[str, Any]]] = {}
     for r in records:

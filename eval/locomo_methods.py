@@ -75,6 +75,11 @@ class Mem0Method:
     def _ingested(self, t0: float) -> None:
         self.costs["ingest_s"] = time.perf_counter() - t0
         self.costs["memories"] = sum(len(mems) for mems, _ in self.memory_scopes())
+        if self.memory.graph is not None:  # Mem0g: the speakers' valid relations (invalidated ones stay stored)
+            from memmgr.types import Scope
+
+            self.costs["relations"] = sum(len(self.memory.graph.get_all(Scope(user_id=self.scope(s))))
+                                          for s in self.sample.conversation.speakers)
 
     def memory_scopes(self) -> list[tuple[list[dict[str, Any]], list[str]]]:
         """Each speaker's stored memories ({"text", "source_ids"}), for eval.transfer."""

@@ -34,7 +34,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mgr calls/conv", "manager_calls", "{:.0f}"), ("mgr prompt tok/conv", "manager_prompt_tokens", "{:.0f}"),
     ("mgr compl. tok/conv", "manager_completion_tokens", "{:.0f}"), ("rejected ops/conv", "rejected_ops", "{:.0f}"),
     # transfer to real dialogue (eval/transfer.py): stored memories against LOCOMO's observation annotations
-    ("memories/conv", "memories", "{:.0f}"), ("stored tok/conv", "stored_tokens", "{:.0f}"),
+    ("memories/conv", "memories", "{:.0f}"), ("relations/conv", "relations", "{:.0f}"),
+    ("stored tok/conv", "stored_tokens", "{:.0f}"),
     ("obs. evid. coverage", "evidence_coverage", "{:.3f}"), ("obs. recall", "observation_recall", "{:.3f}"),
     ("mem. match rate", "memory_match_rate", "{:.3f}"),
 )

@@ -188,3 +188,5 @@ def test_graph_variants_answer_from_relations(tmp_path, data, mode):
     shown = next(c for c in answers.calls if "Maya's dog" in c[-1]["content"])[-1]["content"]
     assert "Maya adopted Pixel" in shown
     assert out["results"]["locomo_mem0"]["manager_calls"] > 0
+    assert out["results"]["locomo_mem0"]["relations"] >= 1  # valid relations per conversation, in the table too
+    assert "relations/conv" in out["paths"]["markdown_text"]
