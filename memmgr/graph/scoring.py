@@ -53,13 +53,15 @@ def score_graph_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     shown = [str(s[0]) for s in json.loads(row.get("shown_memories") or "[]")]
     pred, parseable, ptypes = _items(raw, stage, shown)
     gold, _, gtypes = _items(row["label"], stage, shown)
-    out = {"stage": stage, "json_valid": strict_json_graph(raw, stage), "parseable": float(parseable),
-           **_prf(pred, gold)}
+    # an answer that does not parse scores 0, also against an empty label (as memmgr.scoring.score_extraction):
+    # otherwise garbage would earn full credit on every "nothing to invalidate" row, in eval and as a GRPO reward
+    prf = _prf(pred, gold) if parseable else {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    out = {"stage": stage, "json_valid": strict_json_graph(raw, stage), "parseable": float(parseable), **prf}
     if stage == "graph_entities":
         both = set(ptypes) & set(gtypes)
         out["type_accuracy"] = mean(float(ptypes[n] == gtypes[n]) for n in both) if both else None
     if stage == "graph_resolve":
-        out["exact"] = float(pred == gold)
+        out["exact"] = float(parseable and pred == gold)
     return out
 
 

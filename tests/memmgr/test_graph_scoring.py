@@ -26,6 +26,8 @@ def test_entities_relations_and_resolve_scores():
     assert (none["f1"], none["exact"]) == (1.0, 1.0)
     bad = score_row(_row("graph_relations", rels(("Maya", "lives_in", "Lisbon"))), "no idea")
     assert (bad["parseable"], bad["recall"], bad["json_valid"]) == (0.0, 0.0, 0.0)
+    garbage = score_row(_row("graph_resolve", inval(), shown), "I am not sure")  # empty label, no parse: no credit
+    assert (garbage["f1"], garbage["exact"], garbage["parseable"]) == (0.0, 0.0, 0.0)
 
 
 def test_aggregate_keeps_vector_figures_and_adds_graph():
