@@ -1,7 +1,7 @@
 """The main job, end to end: teacher traces -> base eval -> LoRA SFT -> eval (-> GRPO -> eval) -> pipeline on
 held-out worlds -> LOCOMO slice -> report.
 
-    python -m experiments.distill --config configs/main/smollm2_cpu.yaml            # 2-core CPU, ~26 min (`make demo`)
+    python -m experiments.distill --config configs/main/smollm2_cpu.yaml            # 2-core CPU, ~16 min (`make demo`)
     python -m experiments.distill --config configs/main/smollm2_cpu.yaml --quick    # same path, small sizes
     python -m experiments.distill --config configs/main/smollm2_cpu.yaml --sft.overrides.max_steps 300 \\
         --grpo.enabled true
