@@ -203,9 +203,9 @@ def _graph_store(sec: Any) -> dict[str, Any]:
         return {}
     if not isinstance(sec, Mapping) or set(sec) - {"provider", "config", "llm", "custom_prompt", "threshold"}:
         raise ConfigError("mem0 config: graph_store is written as {provider: ..., config: {...}, threshold: ...}")
-    provider, cfg = sec.get("provider"), dict(sec.get("config") or {})
-    if not isinstance(sec.get("config") or {}, Mapping):
+    if not isinstance(sec.get("config") or {}, Mapping):  # before dict(), which would fail on a str with its own error
         raise ConfigError("mem0 config: graph_store.config must be a mapping")
+    provider, cfg = sec.get("provider"), dict(sec.get("config") or {})
     if provider in (None, "", "neo4j") and not cfg:
         return {}  # mem0's default section: graph memory off
     if sec.get("llm"):

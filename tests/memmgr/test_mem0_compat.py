@@ -68,6 +68,7 @@ def test_mem0_graph_store_turns_on_graph_memory():
     ({"graph_store": {"provider": "falkordb", "config": {"host": "h", "username": "u"}}},
      "graph_store.config.username"),
     ({"graph_store": {"provider": "kuzu", "rerank": True}}, "graph_store is written as"),
+    ({"graph_store": {"provider": "kuzu", "config": "db"}}, "graph_store.config must be a mapping"),
     ({"reranker": {"provider": "cohere"}}, "reranker has no counterpart"),
     ({"custom_fact_extraction_prompt": "Extract..."}, "custom_fact_extraction_prompt"),
     ({"custom_update_memory_prompt": "Update..."}, "custom_update_memory_prompt"),
