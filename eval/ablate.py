@@ -11,8 +11,9 @@ Config:
       manager:                            # a mapping: named variants, each a mapping of dotted overrides
         base: {memory.manager.model: smollm2}
         sft: {memory.manager.extra.adapter: runs/sft/adapter}
-The LLM cache (`cache_dir` of the base config) is shared by the cells, so cells that repeat a request (same
-manager prompt, same answer prompt) do not pay for it twice.
+Results like eval.locomo's: one table, and each cell's samples (answers; per-memory / per-observation transfer items)
+beside it as `samples_<cell>_<task>_<stamp>.jsonl`. The LLM cache (`cache_dir` of the base config) is shared by
+the cells, so cells that repeat a request (same manager prompt, same answer prompt) do not pay for it twice.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def run_ablation(config: AblationConfig | dict | str | Path, data: str | Path | 
     if not data:
         raise ValueError("no LOCOMO data: pass --data or set `data:` in the ablation config")
     rows: dict[str, dict[str, Any]] = {}
+    samples: dict[str, list[dict[str, Any]]] = {}
     cell_meta = []
     grid = cells(ab.grid)
     for i, (name, over) in enumerate(grid, 1):
@@ -97,11 +99,12 @@ def run_ablation(config: AblationConfig | dict | str | Path, data: str | Path | 
         out = run_locomo(cfg, data, backends=backends, embedder=embedder, write=False, progress=progress)
         for task, metrics in out["results"].items():
             rows[f"{name} / {task}"] = {k: v for k, v in metrics.items() if k not in ("per_seed", "costs")}
+        samples.update({f"{name} / {task}": recs for task, recs in out["samples"].items()})
         cell_meta.append({"cell": name, "overrides": over, "backends": out["backends"], "cache": out["cache"],
                           "n_questions": out["n_questions"], "wall_s": out["wall_s"]})
     meta = {"config": {**ab.model_dump(mode="json"), "name": ab.name}, "data": str(data), "cells": cell_meta,
             "backends": {c["cell"]: c["backends"] for c in cell_meta}}
-    paths = write_report(rows, {}, meta, Path(ab.output_dir) / ab.name, plots=True)
+    paths = write_report(rows, samples, meta, Path(ab.output_dir) / ab.name, plots=True)
     return {"results": rows, "cells": cell_meta, "paths": paths}
 
 

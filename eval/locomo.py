@@ -228,21 +228,25 @@ def prepare_samples(cfg: EvalConfig, data: str | Path) -> list[Sample]:
                          categories=set(cfg.categories)) for s in samples]
 
 
-def transfer_references(cfg: EvalConfig, samples: Sequence[Sample], embedder: Any) -> dict[str, dict[str, Any]]:
+def transfer_references(cfg: EvalConfig, samples: Sequence[Sample], embedder: Any
+                        ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The reference rows: every ingested turn stored verbatim (a memory of its speaker), and RAG's chunks (shared
-    by both speakers), scored against the observations like mem0's memories. No manager: 0 manager tokens."""
+    by both speakers), scored against the observations like mem0's memories. No manager: 0 manager tokens.
+    Returns (results, samples: their per-memory / per-observation items)."""
     rows: dict[str, list[dict[str, Any]]] = {"transfer_store_every_turn": [], "transfer_rag_chunks": []}
+    items: dict[str, list[dict[str, Any]]] = {t: [] for t in rows}
     for s in samples:
         if not s.observations:
             continue
         chunks = [{"text": c["text"], "source_ids": c["source_ids"]} for c in RagMethod(cfg, s, embedder).chunks]
         for task, scopes in (("transfer_store_every_turn", transfer.store_every_turn_scopes(s)),
                              ("transfer_rag_chunks", [(chunks, list(s.conversation.speakers))])):
-            rows[task].append({"conversation_id": s.sample_id,
-                               **transfer.conversation_transfer(s, scopes, embedder, cfg.transfer)})
+            res = transfer.conversation_transfer(s, scopes, embedder, cfg.transfer)
+            items[task] += [{"conversation_id": s.sample_id, **it} for it in res.pop("items")]
+            rows[task].append({"conversation_id": s.sample_id, **res})
     no_manager = {"manager_calls": 0, "manager_prompt_tokens": 0, "manager_completion_tokens": 0}
-    return {task: {**transfer.pool(per_conv), **no_manager, "per_conversation": per_conv}
-            for task, per_conv in rows.items() if per_conv}
+    return ({task: {**transfer.pool(per_conv), **no_manager, "per_conversation": per_conv}
+             for task, per_conv in rows.items() if per_conv}, {t: v for t, v in items.items() if v})
 
 
 def _transfer_embedder(cfg: EvalConfig, samples: Sequence[Sample], embedder: Any, data: Any) -> Any:
@@ -272,7 +276,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
     t0 = time.perf_counter()
     for method in cfg.methods:
         task = f"locomo_{method}"
-        per_seed, all_records, all_costs = [], [], []
+        per_seed, all_records, all_costs, transfer_items = [], [], [], []
         for seed in cfg.seeds:
             _seed_everything(seed)
             records, costs = [], []
@@ -280,6 +284,9 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
                 recs, c = run_method(cfg, method, sample, seed=seed, backends=bk, embedder=embedder,
                                      progress=progress, transfer_embedder=t_emb)
                 records.extend(recs)
+                if c.get("transfer"):  # its per-memory / per-observation items are samples, not results
+                    transfer_items += [{"seed": seed, "conversation_id": sample.sample_id, **it}
+                                       for it in c["transfer"].pop("items")]
                 if c:
                     costs.append({"conversation_id": sample.sample_id, "seed": seed, **c})
             summary = summarize(records, costs)
@@ -291,10 +298,14 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
             all_costs.extend(costs)
         results[task] = {**combine_seeds(per_seed), "per_seed": per_seed, "costs": all_costs}
         samples_out[task] = all_records
+        if transfer_items:
+            samples_out[f"{task}_transfer"] = transfer_items
         log.info("%s: F1 %.3f BLEU-1 %.3f J %s (n=%d)", task, results[task]["f1"] or 0, results[task]["bleu1"] or 0,
                  results[task]["j"], results[task]["n"])
     if t_emb is not None and cfg.transfer.references:
-        results.update(transfer_references(cfg, samples, t_emb))
+        ref_results, ref_items = transfer_references(cfg, samples, t_emb)
+        results.update(ref_results)
+        samples_out.update(ref_items)
     for task, r in results.items():
         if r.get("observation_recall") is not None or r.get("evidence_coverage") is not None:
             log.info("%s: evidence coverage %s, observation recall %s, memory match rate %s, memories/conv %s", task,

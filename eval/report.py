@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -87,6 +88,11 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
+def samples_file(task: str, stamp: str) -> str:
+    """File name of a task's samples; ablation tasks ("manager=mix / locomo_mem0") keep only safe characters."""
+    return f"samples_{re.sub(r'[^A-Za-z0-9_.=,+-]+', '_', task)}_{stamp}.jsonl"
+
+
 def write_report(results: dict[str, dict[str, Any]], samples: dict[str, list[dict[str, Any]]], meta: dict[str, Any],
                  out_dir: str | Path, *, plots: bool = True, columns: Sequence[tuple[str, str, str]] = COLUMNS
                  ) -> dict[str, Any]:
@@ -103,7 +109,7 @@ def write_report(results: dict[str, dict[str, Any]], samples: dict[str, list[dic
                              for t, r in results.items()},
         "n_samples": {t: len(samples.get(t, [])) or r.get("n") for t, r in results.items()},
         "versions": {t: TASK_VERSION for t in results},
-        "samples": {t: f"samples_{t}_{stamp}.jsonl" for t in samples},
+        "samples": {t: samples_file(t, stamp) for t in samples},
         "config": meta.get("config"), "git_hash": git_hash(), "memmgr_version": memmgr.__version__,
         "prompt_version": PROMPT_VERSION, "backends": meta.get("backends"), "date": stamp,
         **{k: v for k, v in meta.items() if k not in ("config", "backends")},
@@ -111,7 +117,7 @@ def write_report(results: dict[str, dict[str, Any]], samples: dict[str, list[dic
     paths: dict[str, Any] = {"results": str(out / f"results_{stamp}.json"), "samples": {}, "plots": []}
     Path(paths["results"]).write_text(json.dumps(_jsonable(doc), indent=2, ensure_ascii=False))
     for task, recs in samples.items():
-        p = out / f"samples_{task}_{stamp}.jsonl"
+        p = out / samples_file(task, stamp)
         with p.open("w", encoding="utf-8") as f:
             for r in recs:
                 f.write(json.dumps(_jsonable(r), ensure_ascii=False) + "\n")

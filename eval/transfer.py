@@ -61,12 +61,15 @@ def store_every_turn_scopes(sample: Any) -> list[Scope]:
 
 def conversation_transfer(sample: Any, scopes: Sequence[Scope], embedder: Any, cfg: TransferConfig
                           ) -> dict[str, Any]:
-    """Counts (poolable over conversations) and rates of one conversation's memories against its observations."""
+    """Counts (poolable over conversations) and rates of one conversation's memories against its observations,
+    and `items`: one record per memory and per observation with its `matched` flag (observations also `covered`),
+    which eval.locomo writes as the samples of the transfer rows: what was missed, what matched nothing."""
     obs = list(sample.observations)
     names = list(sample.conversation.speakers)
     covered: set[tuple[str, str]] = set()
     obs_hit = [False] * len(obs)
     n_mem = matched_mem = stored = 0
+    items: list[dict[str, Any]] = []
     for mems, speakers in scopes:
         idx = [j for j, o in enumerate(obs) if o.speaker in speakers]
         ids = {str(i) for m in mems for i in m.get("source_ids") or []}
@@ -79,11 +82,17 @@ def conversation_transfer(sample: Any, scopes: Sequence[Scope], embedder: Any, c
         n_mem += len(mems)
         matched_mem += res["matched_pred"]
         stored += sum(approx_tokens(m["text"]) for m in mems)
+        items += [{"kind": "memory", "speakers": list(speakers), "text": m["text"],
+                   "source_ids": [str(i) for i in m.get("source_ids") or []], "matched": hit}
+                  for m, hit in zip(mems, res["pred_matched"])]
     evidence = {(o.speaker, d) for o in obs for d in o.dia_ids}
     out = {"observations": len(obs), "observation_ids": len(evidence), "covered_ids": len(covered & evidence),
            "matched_observations": sum(obs_hit), "memories": n_mem, "matched_memories": matched_mem,
            "stored_tokens": stored}
-    return {**out, **rates(out)}
+    items += [{"kind": "observation", "speakers": [o.speaker], "text": o.text, "source_ids": list(o.dia_ids),
+               "matched": hit, "covered": any((o.speaker, d) in covered for d in o.dia_ids)}
+              for o, hit in zip(obs, obs_hit)]
+    return {**out, **rates(out), "items": items}
 
 
 def rates(c: dict[str, Any]) -> dict[str, float | None]:

@@ -48,3 +48,8 @@ def test_run_ablation_table(tmp_path):
     doc = json.loads(open(out["paths"]["results"]).read())
     assert len(doc["config"]["grid"]["memory.pipeline.update_mode"]) == 2 and len(doc["cells"]) == 2
     assert "| update_mode=batched / locomo_mem0 |" in out["paths"]["markdown_text"]
+    # each cell's samples land beside the table, under a file name without the row name's "/" and spaces
+    name = doc["samples"]["update_mode=batched / locomo_mem0"]
+    assert name.startswith("samples_update_mode=batched_locomo_mem0_") and "/" not in name
+    lines = (tmp_path / "abl" / "t" / name).read_text().splitlines()
+    assert len(lines) == 2 * per_fact["n"] and json.loads(lines[0])["method"] == "mem0"  # questions x 2 seeds

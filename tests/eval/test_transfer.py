@@ -158,6 +158,16 @@ def test_conversation_transfer_counts(obs_data):
     # the marathon; the car memory matches nothing
     assert got["matched_observations"] == 2 and got["observation_recall"] == 0.5
     assert got["matched_memories"] == 2 and got["memory_match_rate"] == pytest.approx(2 / 3)
+    # the items say which: the car memory matched nothing; Maya's nurse observation was missed and not covered;
+    # Tom's marathon (D1:4, D1:2) is covered through D1:2 (the Leeds memory) but matched by nothing
+    mem = {i["text"]: i for i in got["items"] if i["kind"] == "memory"}
+    assert not mem["Maya is saving for a car"]["matched"] and mem["Tom lives in Leeds"]["matched"]
+    assert mem["Tom lives in Leeds"]["speakers"] == ["Tom"] and mem["Tom lives in Leeds"]["source_ids"] == ["D1:2"]
+    obs = {i["text"]: i for i in got["items"] if i["kind"] == "observation"}
+    assert len(obs) == 4 and sum(i["matched"] for i in obs.values()) == 2
+    marathon = obs["Tom trains for the York marathon"]
+    assert marathon["covered"] and not marathon["matched"] and marathon["speakers"] == ["Tom"]
+    assert [i["covered"] for i in obs.values()] == [True, False, True, True]
     both = pool([got, got, None])
     assert both["observation_recall"] == 0.5 and both["memories"] == 3 and both["n_conversations"] == 2
 
@@ -182,8 +192,13 @@ def test_run_reports_transfer_rows_and_columns(tmp_path, obs_data):
     assert "observation_recall" not in res["locomo_rag"]  # the RAG method's chunks are the reference row
     [conv] = mem0["costs"]
     assert conv["transfer"]["observations"] == 6 and conv["transfer"]["memories"] == 12
+    assert "items" not in conv["transfer"]  # they are samples: one line per memory and per observation
+    items = out["samples"]["locomo_mem0_transfer"]
+    assert len(items) == 12 + 6 and {i["conversation_id"] for i in items} == {"conv-30"}
+    assert len(out["samples"]["transfer_store_every_turn"]) == 6 + 6
     assert turns["per_conversation"][0]["conversation_id"] == "conv-30"
     doc = json.loads(open(out["paths"]["results"]).read())
+    assert set(doc["samples"]) >= {"locomo_mem0", "locomo_mem0_transfer", "transfer_rag_chunks"}
     for task in ("locomo_mem0", "transfer_store_every_turn", "transfer_rag_chunks"):
         hib = doc["higher_is_better"][task]
         assert hib["evidence_coverage"] and hib["observation_recall"] and hib["memory_match_rate"]
