@@ -6,9 +6,11 @@ the short third-person style memories should have. This backend answers the real
 `Memory` runs unchanged and its trace hook records labelled rows (`teacher: observations` in a data_gen config with
 a LOCOMO source).
 
-Extraction: the label of a pair (m_{t-1}, m_t) is every observation whose dia_id lies in the pair. The extraction
-prompt names the speakers, not whose memory it is, so both speakers' observations are the label, and data_gen runs
-one scope per conversation (the two perspectives of Mem0's LOCOMO eval would see the same prompt with two labels).
+Extraction: the label of a pair (m_{t-1}, m_t) in a speaker's scope is that speaker's observations whose dia_id
+lies in the pair. The extraction prompt names the memory's owner ("Memory of:"), and data_gen feeds a LOCOMO
+conversation once per speaker as Mem0's LOCOMO eval does (the speaker is the user, the other the counterpart), so
+each perspective gets its own prompt and its own label. A prompt without an owner line (prompts v1) gets every
+speaker's observations.
 
 Update: a gold state is built the same way over time (the pipeline's own store, fed only these labels). A shown
 memory M is "about the same thing" as a fact F when they match by `memmgr.scoring`'s fact matcher (the one the
@@ -73,10 +75,10 @@ class ObservationsTeacher:
                  overlap: float = OVERLAP_THRESHOLD) -> None:
         if not conversation.observations:
             raise ValueError(f"{conversation.conversation_id} has no LOCOMO observations to label with")
-        self.by_dia: dict[str, list[str]] = {}
+        self.by_dia: dict[str, list[tuple[str, str]]] = {}  # dia_id -> [(speaker, observation)]
         for o in conversation.observations:
             for d in o.dia_ids:
-                self.by_dia.setdefault(d, []).append(o.text)
+                self.by_dia.setdefault(d, []).append((o.speaker, o.text))
         self.embedder, self.sim, self.overlap = embedder, sim, overlap
         self.names = list(conversation.speakers)
         self.undecided: set[str] = set()  # update prompts whose label the rule could not decide
@@ -92,10 +94,12 @@ class ObservationsTeacher:
         return _key(messages) not in self.undecided
 
     def _extract(self, messages) -> str:
+        inp = parse_extraction_input(messages)
+        owner = set(inp["owner"]) or set(self.names)
         facts: list[str] = []
-        for turn in parse_extraction_input(messages)["new"]:
-            for text in self.by_dia.get(turn["id"], []):
-                if text not in facts:
+        for turn in inp["new"]:
+            for speaker, text in self.by_dia.get(turn["id"], []):
+                if speaker in owner and text not in facts:
                     facts.append(text)
         return extraction_output(facts)
 

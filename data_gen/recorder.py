@@ -81,15 +81,15 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
     mem.trace_hooks.append(calls.append)
     if "world" in unit:
         w = unit["world"]
-        feed = [(p.messages, w.user_id, p.pair_id) for p in w.pairs]
+        feed = [(p.messages, w.user_id, p.pair_id) for p in w.pairs][: cfg.source.max_pairs or None]
     else:
         conv = unit["conversation"]
-        # one memory scope per conversation: a second scope per speaker (Mem0's LOCOMO eval) would see the very
-        # same prompts, paying the teacher twice for duplicate examples
-        feed = [(msgs, conv.conversation_id, f"{conv.conversation_id}:{i}")
-                for i, (msgs, _ts) in enumerate(conv.message_pairs(cfg.source.max_sessions))]
-    if cfg.source.max_pairs:
-        feed = feed[: cfg.source.max_pairs]
+        # one memory scope per speaker, as Mem0's LOCOMO eval ingests (eval/locomo_methods.py): the speaker is the
+        # user, the other the counterpart, and the extraction prompt names whose memory it is
+        pairs = list(enumerate(conv.message_pairs(cfg.source.max_sessions)))[: cfg.source.max_pairs or None]
+        feed = [([m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in msgs],
+                 f"{conv.conversation_id}:{speaker}", f"{conv.conversation_id}:{speaker}:{i}")
+                for i, (msgs, _ts) in pairs for speaker in conv.speakers]
     for msgs, user_id, pair_id in feed:
         texts = [f"{m.name or m.role}: {m.content}" for m in msgs]
         mem.add(msgs, user_id=user_id, timestamp=msgs[0].timestamp,

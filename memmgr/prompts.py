@@ -15,13 +15,15 @@ from collections.abc import Sequence
 
 from memmgr.types import Message
 
-PROMPT_VERSION = "mm-2026.11-v1"
+PROMPT_VERSION = "mm-2026.11-v2"  # v2: extraction names the memory's owner
 PROMPT_STYLES = ("teacher", "student")
 
 # --------------------------------------------------------------------------------------------- extraction
 EXTRACTION_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
 fact extraction: read the NEW MESSAGES (the conversation summary and recent messages are context only) and write \
-down the facts worth remembering about the people in them.
+down the facts worth remembering about the memory's owner (the "Memory of:" line): what they say about \
+themselves, their lives and the people around them. The other speakers' messages are context: keep what they \
+reveal about the owner, never facts about the other speakers themselves.
 
 Remember: personal details (names, family, relationships, where they live, jobs, studies), preferences and dislikes, \
 plans and goals, events and experiences, health and diet, hobbies, pets and possessions, opinions that matter to them.
@@ -36,16 +38,19 @@ Rules:
 - Return only JSON: {"facts": ["...", "..."]}. Return {"facts": []} when there is nothing worth remembering.
 
 Examples (illustrations only; never return their content):
-New messages: [A] Sam: hey, how's it going?
+Memory of: Sam. New messages: [A] Sam: hey, how's it going?
 Output: {"facts": []}
-New messages: [B] Sam: I just adopted a beagle called Pixel! [C] Lee: Cute! I have two cats myself.
-Output: {"facts": ["Sam adopted a beagle called Pixel", "Lee has two cats"]}
-New messages: [D] Sam: Last weekend I ran my first half marathon. (today: 15 March 2022)
+Memory of: Sam. New messages: [B] Sam: I just adopted a beagle called Pixel! [C] Lee: Cute! I have two cats myself.
+Output: {"facts": ["Sam adopted a beagle called Pixel"]}
+Memory of: Lee. The same new messages.
+Output: {"facts": ["Lee has two cats"]}
+Memory of: Sam. New messages: [D] Sam: Last weekend I ran my first half marathon. (today: 15 March 2022)
 Output: {"facts": ["Sam ran a first half marathon on the weekend of 12-13 March 2022"]}
 """
 
-EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the speakers from the NEW MESSAGES only. One short \
-sentence per fact, naming the person; resolve relative dates against today's date. Output JSON: {"facts": [...]}."""
+EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the memory's owner (Memory of) from the NEW MESSAGES \
+only; other speakers are context. One short sentence per fact, naming the person; resolve relative dates against \
+today's date. Output JSON: {"facts": [...]}."""
 
 # ------------------------------------------------------------------------------------------------- update
 UPDATE_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
@@ -141,6 +146,7 @@ SYSTEM_PROMPTS = {
 }
 
 _H_DATE, _H_SUMMARY, _H_RECENT, _H_NEW = "Today's date:", "### Summary", "### Recent messages", "### New messages"
+_H_OWNER = "Memory of:"
 _H_MEMORIES, _H_FACTS = "### Existing memories", "### New facts"
 _LINE_RE = re.compile(r"^\[(?P<id>[^\]]*)\] (?P<name>[^:]*): (?P<text>.*)$")
 
@@ -160,14 +166,27 @@ def _system(stage: str, style: str) -> str:
     return SYSTEM_PROMPTS[(stage, style)]
 
 
+def memory_owner(messages: Sequence[Message]) -> list[str]:
+    """Whose memory a call writes: the speakers with role "user" (a scope is one user's memory; in Mem0's LOCOMO
+    ingestion the other speaker is the "assistant" counterpart), or every speaker when no message is the user's.
+    Unnamed speakers are their role ("User"), as in the rendered turns."""
+    users = [m for m in messages if m.role == "user"] or list(messages)
+    return list(dict.fromkeys(_one_line(m.name or m.role.capitalize()) for m in users))
+
+
 def render_extraction(
-    summary: str, recent: Sequence[Message], new: Sequence[Message], today: str, style: str = "teacher"
+    summary: str, recent: Sequence[Message], new: Sequence[Message], today: str, style: str = "teacher",
+    owner: Sequence[str] | None = None,
 ) -> list[dict[str, str]]:
-    """P = (summary S, last m messages, m_{t-1}, m_t) as chat messages."""
+    """P = (summary S, last m messages, m_{t-1}, m_t) as chat messages, naming the memory's owner (default: the
+    user-role speakers of recent + new, `memory_owner`): without it a two-speaker pair is the same prompt in both
+    speakers' scopes, and a model cannot know whose facts to keep."""
     recent_block = "\n".join(format_turn(m) for m in recent) or "(none)"
     new_block = "\n".join(format_turn(m) for m in new)
+    owner = list(owner) if owner is not None else memory_owner([*recent, *new])
     user = (
-        f"{_H_DATE} {today or 'unknown'}\n{_H_SUMMARY}\n{_one_line(summary) or '(none)'}\n"
+        f"{_H_DATE} {today or 'unknown'}\n{_H_OWNER} {', '.join(owner) or 'User'}\n"
+        f"{_H_SUMMARY}\n{_one_line(summary) or '(none)'}\n"
         f"{_H_RECENT}\n{recent_block}\n{_H_NEW}\n{new_block}"
     )
     return [{"role": "system", "content": _system("extract", style)}, {"role": "user", "content": user}]
@@ -240,6 +259,15 @@ def _today(text: str) -> str:
     return first[len(_H_DATE) :].strip() if first.startswith(_H_DATE) else ""
 
 
+def _owner(text: str) -> list[str]:
+    for line in text.split("\n"):
+        if line.startswith(_H_OWNER):
+            return [n.strip() for n in line[len(_H_OWNER):].split(",") if n.strip()]
+        if line == _H_SUMMARY:
+            break
+    return []
+
+
 def _turns(lines: Sequence[str]) -> list[dict[str, str]]:
     out = []
     for line in lines:
@@ -250,11 +278,13 @@ def _turns(lines: Sequence[str]) -> list[dict[str, str]]:
 
 
 def parse_extraction_input(messages: Sequence[dict[str, str]]) -> dict:
-    """{'today', 'summary', 'recent': [{id, name, text}], 'new': [...]} from a rendered extraction prompt."""
+    """{'today', 'owner': [names], 'summary', 'recent': [{id, name, text}], 'new': [...]} from a rendered
+    extraction prompt (owner [] in a prompt of v1, which had no owner line)."""
     text = _user_text(messages)
     summary = _section(text, _H_SUMMARY, [_H_RECENT])
     return {
         "today": _today(text),
+        "owner": _owner(text),
         "summary": " ".join(summary),
         "recent": _turns(_section(text, _H_RECENT, [_H_NEW])),
         "new": _turns(_section(text, _H_NEW, [])),

@@ -110,9 +110,18 @@ def test_locomo_source_with_scripted_teacher(tmp_path, locomo_dev_path):
         "teacher": {"backend": "tests.helpers:ScriptedBackend", "model": "echo"},
         "output_dir": str(tmp_path / "lo"), "max_noop_fraction": None})
     stats = gen.generate(cfg)
-    # 4 pairs, one memory scope per conversation: 4 extraction calls, nothing duplicated
-    assert stats["splits"]["train"]["conversations"] == 1 and stats["splits"]["train"]["extract"] == 4
-    assert stats["splits"]["train"]["update"] > 0 and not stats["dropped"].get("duplicate")
+    # 4 pairs, one memory scope per speaker (Mem0's LOCOMO ingestion): 8 extraction calls, none a duplicate: each
+    # prompt names its owner, the speaker whose turns are the user's
+    assert stats["splits"]["train"]["conversations"] == 1 and stats["splits"]["train"]["extract"] == 8
+    # (the echo teacher writes the same facts in both scopes: their identical update prompts are dropped once)
+    assert stats["splits"]["train"]["update"] > 0
+    from data_gen.traces import load_traces
+    from memmgr.prompts import parse_extraction_input
+
+    rows = [r for r in load_traces(tmp_path / "lo")["train"] if r["stage"] == "extract"]
+    owners = [parse_extraction_input(r["prompt"])["owner"] for r in rows]
+    assert sorted(map(tuple, owners)) == [("Caroline",)] * 4 + [("Melanie",)] * 4
+    assert {r["pair_id"] for r in rows} >= {"conv-26:Caroline:0", "conv-26:Melanie:0"}
 
 
 def test_jsonl_source_is_checked_and_traced(tmp_path):
@@ -125,7 +134,7 @@ def test_jsonl_source_is_checked_and_traced(tmp_path):
         "teacher": {"backend": "tests.helpers:ScriptedBackend", "model": "echo"},
         "output_dir": str(tmp_path / "js"), "max_noop_fraction": None})
     stats = gen.generate(cfg)
-    assert sum(s["extract"] for s in stats["splits"].values()) == 3
+    assert sum(s["extract"] for s in stats["splits"].values()) == 3 * 2  # 3 pairs, once per speaker
     (tmp_path / "undated.jsonl").write_text('{"conversation_id": "c", "speaker": "A", "text": "hi"}\n')
     with pytest.raises(ValueError, match="no timestamp"):
         gen.generate(cfg.model_copy(update={"source": cfg.source.model_copy(

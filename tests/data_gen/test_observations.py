@@ -49,7 +49,14 @@ def test_extraction_label_is_the_pairs_observations(tmp_path):
     teacher = ObservationsTeacher(conv, EMB, **LOW)
     pair = [Message(content="hi", name="Maya", id="D1:1"), Message(content="ok", name="Tom", id="D1:2")]
     facts = json.loads(teacher.generate(render_extraction("", [], pair, "8 May 2023")).text)["facts"]
-    assert facts == ["Maya adopted a beagle called Pixel.", "Tom lives in Leeds with two cats."]
+    assert facts == ["Maya adopted a beagle called Pixel.", "Tom lives in Leeds with two cats."]  # both users
+    # one speaker's scope (Mem0's LOCOMO ingestion): the prompt names the owner, the label is the owner's only
+    for me, other, want in (("Maya", "Tom", "Maya adopted"), ("Tom", "Maya", "Tom lives")):
+        roles = [m.model_copy(update={"role": "user" if m.name == me else "assistant"}) for m in pair]
+        prompt = render_extraction("", [], roles, "8 May 2023")
+        assert f"Memory of: {me}\n" in prompt[1]["content"]
+        [fact] = json.loads(teacher.generate(prompt).text)["facts"]
+        assert fact.startswith(want) and other not in fact
     none = [Message(content="bye", name="Maya", id="D9:1")]
     assert json.loads(teacher.generate(render_extraction("", [], none, "8 May 2023")).text) == {"facts": []}
 
@@ -61,8 +68,13 @@ def test_generate_with_observations_teacher(tmp_path):
                                  "--max_noop_fraction", "null", "--source.split_of", "{conv-30: train, conv-99: test}"])
     stats = gen.generate(cfg)
     rows = [json.loads(x) for x in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
-    labels = {json.loads(r["label"]).get("facts", [None])[0] for r in rows if r["stage"] == "extract"}
-    assert "Maya adopted a beagle called Pixel." in labels
+    labels = {r["pair_id"].rsplit(":", 1)[0]: [] for r in rows}
+    for r in rows:
+        if r["stage"] == "extract":
+            labels[r["pair_id"].rsplit(":", 1)[0]] += json.loads(r["label"])["facts"]
+    # each speaker's scope learns that speaker's observations only
+    assert "Maya adopted a beagle called Pixel." in labels["conv-30:Maya"]
+    assert labels["conv-30:Tom"] == ["Tom lives in Leeds with two cats."]
     assert stats["teacher_decisions"]["ADD"] >= 3 and "undecided_calls_dropped" in stats
 
 

@@ -62,3 +62,24 @@ def test_wrapped_answers_still_parse():
     po = parse_ops("Sure! " + json.dumps([{"id": "1", "event": "DELETE"}]), ["0", "1"])
     assert po.valid and [(o.event, o.id) for o in po.ops] == [("DELETE", "1")]
     assert parse_ops("Ops: " + NOOP_0 + " [done]", ["0"]).valid
+
+
+def test_extraction_prompt_names_the_memory_owner_and_parses_back():
+    from memmgr.prompts import memory_owner, parse_extraction_input, render_extraction
+    from memmgr.types import Message
+
+    jon = Message(role="user", name="Jon", content="I lost my job", id="D1:1")
+    gina = Message(role="assistant", name="Gina", content="I lost mine too", id="D1:2")
+    assert memory_owner([gina, jon]) == ["Jon"]  # the user-role speaker, wherever in the pair
+    assert memory_owner([gina]) == ["Gina"]  # no user turn: every speaker
+    assert memory_owner([Message(role="user", content="hi"), Message(role="assistant", content="hey")]) == ["User"]
+    for style in ("teacher", "student"):
+        p = render_extraction("", [gina], [jon], "8 May 2023", style)
+        assert "Memory of: Jon\n" in p[1]["content"]  # from the roles of recent + new
+        got = parse_extraction_input(p)
+        assert got["owner"] == ["Jon"] and got["today"] == "8 May 2023" and got["new"][0]["id"] == "D1:1"
+    both = render_extraction("", [], [jon, gina], "8 May 2023", owner=["Jon", "Gina"])
+    assert parse_extraction_input(both)["owner"] == ["Jon", "Gina"]
+    old = [{"role": "user", "content": "Today's date: 1 May 2023\n### Summary\n(none)\n### Recent messages\n(none)\n"
+            "### New messages\n[1] Sam: hi"}]
+    assert parse_extraction_input(old)["owner"] == []  # prompts v1 had no owner line
