@@ -162,8 +162,10 @@ class Memory:
 
         facts: list[str] = []
         if cfg.graph.mode != "graph":
+            # whose facts: the user's; an agent-only scope keeps the agent's own (mem0's agent memory)
+            owner = prompts.memory_owner([*recent, *new], "assistant" if scope.agent_id and not scope.user_id else "user")
             facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new,
-                                        today=today, style=style, context=ctx)
+                                        today=today, style=style, context=ctx, owner=owner)
             self._emit(call, calls, rejected)
         groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
         for group in groups:

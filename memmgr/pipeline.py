@@ -103,9 +103,9 @@ def fact_sources(new: Sequence[Message], today: str) -> list[str]:
 
 def extract_facts(
     backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
-    today: str, style: str, context: dict[str, Any],
+    today: str, style: str, context: dict[str, Any], owner: Sequence[str] | None = None,
 ) -> tuple[list[str], ManagerCall]:
-    messages = prompts.render_extraction(summary, recent, new, today, style)
+    messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
     parsed, call = call_manager(
         backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,

@@ -166,12 +166,12 @@ def _system(stage: str, style: str) -> str:
     return SYSTEM_PROMPTS[(stage, style)]
 
 
-def memory_owner(messages: Sequence[Message]) -> list[str]:
-    """Whose memory a call writes: the speakers with role "user" (a scope is one user's memory; in Mem0's LOCOMO
-    ingestion the other speaker is the "assistant" counterpart), or every speaker when no message is the user's.
-    Unnamed speakers are their role ("User"), as in the rendered turns."""
-    users = [m for m in messages if m.role == "user"] or list(messages)
-    return list(dict.fromkeys(_one_line(m.name or m.role.capitalize()) for m in users))
+def memory_owner(messages: Sequence[Message], role: str = "user") -> list[str]:
+    """Whose memory a call writes: the speakers with `role` (a scope is one user's memory; in Mem0's LOCOMO
+    ingestion the other speaker is the "assistant" counterpart; an agent's own scope, as mem0's agent memory, is the
+    "assistant"'s), or every speaker when no message has that role. Unnamed speakers are their role ("User")."""
+    owners = [m for m in messages if m.role == role] or list(messages)
+    return list(dict.fromkeys(_one_line(m.name or m.role.capitalize()) for m in owners))
 
 
 def render_extraction(

@@ -243,3 +243,21 @@ def test_cli_reindex_after_embedder_change(cli, tmp_path):
     rc, out, _ = cli("search", "tea", "--user", "maya", config=other)
     assert rc == 0 and "tea" in out
     fails(cli("list", "--user", "maya"), "built with embedder hash-64 (dim 64)")
+
+
+def test_extraction_prompt_names_the_scope_owner(make_memory):
+    # a user scope keeps the user's facts, an agent-only scope the agent's own (mem0's agent memory)
+    seen = []
+
+    def manager(messages):
+        seen.append(messages[-1]["content"])
+        return echo_manager(messages)
+
+    mem = make_memory(manager)
+    chat = [{"role": "user", "content": "I live in Oslo"}, {"role": "assistant", "content": "I am a helpful bot"}]
+    mem.add(chat, user_id="u1")
+    mem.add(chat, agent_id="bot")
+    mem.add([{"role": "user", "name": "Jon", "content": "I lost my job"},
+             {"role": "assistant", "name": "Gina", "content": "So did I"}], user_id="jon", agent_id="bot")
+    owners = [line for p in seen for line in p.split("\n") if line.startswith("Memory of:")]
+    assert owners[0] == "Memory of: User" and "Memory of: Assistant" in owners and owners[-1] == "Memory of: Jon"
