@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_gen.gates import teacher_schema_ok
 from data_gen.sources import make_memory, make_teacher
+from memmgr.conversations import as_speaker
 from memmgr.prompts import PROMPT_VERSION, render_messages_for_style
 from memmgr.scoring import apply_ops_to_snapshot
 from memmgr.types import ManagerCall, Op
@@ -87,8 +88,7 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
         # one memory scope per speaker, as Mem0's LOCOMO eval ingests (eval/locomo_methods.py): the speaker is the
         # user, the other the counterpart, and the extraction prompt names whose memory it is
         pairs = list(enumerate(conv.message_pairs(cfg.source.max_sessions)))[: cfg.source.max_pairs or None]
-        feed = [([m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in msgs],
-                 f"{conv.conversation_id}:{speaker}", f"{conv.conversation_id}:{speaker}:{i}")
+        feed = [(as_speaker(msgs, speaker), f"{conv.conversation_id}:{speaker}", f"{conv.conversation_id}:{speaker}:{i}")
                 for i, (msgs, _ts) in pairs for speaker in conv.speakers]
     for msgs, user_id, pair_id in feed:
         texts = [f"{m.name or m.role}: {m.content}" for m in msgs]

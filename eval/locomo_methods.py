@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eval.locomo_data import Sample
 from memmgr import prompts
 from memmgr.answer import answer_messages
+from memmgr.conversations import as_speaker
 from memmgr.qa_metrics import approx_tokens
 from memmgr.types import ManagerCall, human_date
 
@@ -67,8 +68,7 @@ class Mem0Method:
         for pair, dt in tqdm(pairs, desc=f"ingest {conv.conversation_id}", unit="pair", disable=not progress):
             for speaker in conv.speakers:
                 # this speaker is the user; the other speaker is the counterpart (Mem0's two-perspective ingestion)
-                msgs = [m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in pair]
-                self.memory.add(msgs, user_id=self.scope(speaker), timestamp=dt,
+                self.memory.add(as_speaker(pair, speaker), user_id=self.scope(speaker), timestamp=dt,
                                 trace_context={"conversation_id": conv.conversation_id, "perspective": speaker})
         self._ingested(t0)
 

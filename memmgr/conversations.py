@@ -75,6 +75,12 @@ class Conversation:
         return out
 
 
+def as_speaker(messages: list[Message], speaker: str) -> list[Message]:
+    """The messages seen from one speaker's memory (Mem0's two-perspective LOCOMO ingestion): that speaker is the
+    "user", every other speaker the "assistant" counterpart, so the extraction prompt names them as its owner."""
+    return [m.model_copy(update={"role": "user" if m.name == speaker else "assistant"}) for m in messages]
+
+
 def locomo_sessions(conv: dict) -> list[Session]:
     """Sessions of one LOCOMO sample's `conversation` dict, in order, turns as Messages."""
     sessions = []

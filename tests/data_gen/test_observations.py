@@ -7,7 +7,7 @@ import pytest
 from data_gen import generate as gen
 from data_gen.observations import ObservationsTeacher, decide
 from memmgr.config import EmbedderConfig
-from memmgr.conversations import load_locomo_conversations
+from memmgr.conversations import as_speaker, load_locomo_conversations
 from memmgr.embed import make_embedder
 from memmgr.prompts import render_extraction
 from memmgr.types import Message
@@ -52,8 +52,7 @@ def test_extraction_label_is_the_pairs_observations(tmp_path):
     assert facts == ["Maya adopted a beagle called Pixel.", "Tom lives in Leeds with two cats."]  # both users
     # one speaker's scope (Mem0's LOCOMO ingestion): the prompt names the owner, the label is the owner's only
     for me, other, want in (("Maya", "Tom", "Maya adopted"), ("Tom", "Maya", "Tom lives")):
-        roles = [m.model_copy(update={"role": "user" if m.name == me else "assistant"}) for m in pair]
-        prompt = render_extraction("", [], roles, "8 May 2023")
+        prompt = render_extraction("", [], as_speaker(pair, me), "8 May 2023")
         assert f"Memory of: {me}\n" in prompt[1]["content"]
         [fact] = json.loads(teacher.generate(prompt).text)["facts"]
         assert fact.startswith(want) and other not in fact
