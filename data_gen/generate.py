@@ -53,6 +53,9 @@ class SourceConfig(Strict):
     samples: list[str] | None = None  # LOCOMO/JSONL conversation ids to keep
     max_sessions: int | None = None
     max_pairs: int | None = None
+    # synthetic / life worlds: feed each pair to both speakers' memory scopes (as Mem0 ingests LOCOMO, and as the
+    # LOCOMO sources are fed), or to the main speaker's only
+    world_scopes: Literal["both", "main"] = "both"
     # conversation id -> split for real sources; others go by a stable hash (80/10/10)
     split_of: dict[str, str] = Field(default_factory=lambda: {"conv-26": "train", "conv-30": "validation"})
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from data_gen.oracle import OracleBackend
-from data_gen.synthetic import EVENTS, SLOTS, GoldPair, World
+from data_gen.synthetic import EVENTS, SLOTS, GoldPair, World, replay
 from memmgr.backends.base import Generation
 from memmgr.graph.prompts import (
     entities_output,
@@ -163,8 +163,9 @@ class GraphOracleBackend(OracleBackend):
 
 
 def world_gold_relations(world: World) -> set[tuple[str, ...]]:
-    """The relations that hold at the end of the world: the triples of its final memory state."""
-    return {_key(t) for text in world.final_state for t, _ in fact_triples(text)}
+    """The relations that hold at the end of the world: the triples of both speakers' final memory states (the
+    graph oracle answers a pair's graph prompts with all its relations, whoever said them)."""
+    return {_key(t) for s in world.speakers for text in replay(world, s) for t, _ in fact_triples(text)}
 
 
 def run_graph_world(world: World, memory_config: dict | None = None, embedder: object = None) -> dict:

@@ -1,8 +1,10 @@
 """The oracle teacher: answers the pipeline's real extraction and update prompts from a synthetic world's gold.
 
 It implements the LLMBackend protocol, so `Memory` runs unchanged and its trace hook records correctly labelled
-examples. The pair being processed is identified by the `[id]` of the new messages in the extraction prompt; update
-prompts are answered for the facts they show, with the gold target's *shown* small id. One oracle serves one
+examples. The pair being processed is identified by the `[id]` of the new messages in the extraction prompt, and the
+scope by the prompt's owner line: a speaker's memory gets that speaker's gold facts only (a pair fed to the friend's
+scope yields the friend's facts). Update prompts are answered for the facts they show, with the gold target's *shown*
+small id. One oracle serves one
 conversation at a time (it remembers the current pair between the extraction call and its update calls).
 """
 
@@ -24,11 +26,13 @@ class OracleBackend:
 
     def __init__(self, worlds: Sequence[World]):
         self.pairs: dict[str, GoldPair] = {}
+        self.world_of: dict[str, World] = {}
         for w in worlds:
             for p in w.pairs:
+                self.world_of[p.pair_id] = w
                 for m in p.messages:
                     self.pairs[m.id or ""] = p
-        self.current: GoldPair | None = None
+        self.current: list[GoldOp] = []  # the gold ops of the pair being processed, in the prompt owner's scope
         self.missing_targets = 0  # gold target not among the shown memories (a retrieval miss)
         self.unknown_prompts = 0
 
@@ -45,19 +49,20 @@ class OracleBackend:
                           completion_tokens=len(text.split()))
 
     def _extract(self, messages) -> str:
-        new = parse_extraction_input(messages)["new"]
-        pair = next((self.pairs[t["id"]] for t in new if t["id"] in self.pairs), None)
+        inp = parse_extraction_input(messages)
+        pair = next((self.pairs[t["id"]] for t in inp["new"] if t["id"] in self.pairs), None)
         if pair is None:
             self.unknown_prompts += 1
-            log.warning("oracle: no gold for messages %s", [t["id"] for t in new])
+            self.current = []
+            log.warning("oracle: no gold for messages %s", [t["id"] for t in inp["new"]])
             return extraction_output([])
-        self.current = pair
-        return extraction_output(pair.facts)
+        world = self.world_of[pair.pair_id]
+        owners = inp.get("owner") or world.speakers[:1]  # a prompt without an owner line: the main speaker's
+        self.current = [op for s in owners for op in world.ops_of(pair, s)]
+        return extraction_output([op.fact for op in self.current])
 
     def _gold_op(self, fact: str) -> GoldOp | None:
-        if self.current is None:
-            return None
-        return next((op for op in self.current.ops if norm_text(op.fact) == norm_text(fact)), None)
+        return next((op for op in self.current if norm_text(op.fact) == norm_text(fact)), None)
 
     def _update(self, messages) -> str:
         inp = parse_update_input(messages)

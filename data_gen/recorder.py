@@ -82,7 +82,13 @@ def run_unit(unit: dict[str, Any], cfg: GenerateConfig, shared: dict[str, Any]) 
     mem.trace_hooks.append(calls.append)
     if "world" in unit:
         w = unit["world"]
-        feed = [(p.messages, w.user_id, p.pair_id) for p in w.pairs][: cfg.source.max_pairs or None]
+        main = w.speakers[0]
+        # the main speaker's scope is the world's user_id (the one the world eval fills and scores); the friend's
+        # scope sees the same pairs from the other side and keeps the friend's facts (the oracle reads the owner)
+        scopes = w.speakers if cfg.source.world_scopes == "both" else [main]
+        feed = [(as_speaker(p.messages, s), w.user_id if s == main else f"{w.user_id}:{s}",
+                 p.pair_id if s == main else f"{p.pair_id}:{s}")
+                for p in w.pairs[: cfg.source.max_pairs or None] for s in scopes]
     else:
         conv = unit["conversation"]
         # one memory scope per speaker, as Mem0's LOCOMO eval ingests (eval/locomo_methods.py): the speaker is the

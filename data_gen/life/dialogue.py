@@ -1,7 +1,8 @@
 """One session as message pairs (speaker's turn, friend's turn): greetings and goodbyes, small talk with no facts,
 fact turns realised as a plain statement, a story with details (companion, feelings, colour), a mention inside
 small talk, an answer to the friend's question (asked in the previous pair) or a shared photo with its caption;
-the friend reacts, asks back, or talks about their own life (facts in the same memory scope, naming the friend)."""
+the friend reacts, asks back, or talks about their own life (the friend's facts: each op names its speaker, whose memory
+scope keeps it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 
 from data_gen.life import talk
 from data_gen.life.talk import cap, decap, tidy
-from data_gen.synthetic.models import GoldOp
+from data_gen.synthetic.models import GoldOp, said_by
 
 PHOTO_KINDS = {"event", "happen", "state", "restate"}
 
@@ -92,8 +93,9 @@ def session_pairs(life, main, friend, date: datetime, n: int) -> Iterator[tuple[
             if i == 0 and rng.random() < 0.3:  # "how have you been?" answered with news
                 news, ops, _ = _friend_turn(life, friend, date, "flat", True, False)
                 b = f"Hi {{n}}! {news}" if ops else b
+                ops = said_by(ops, friend.name)
             yield a, b.replace("{n}", main.name), ops
             continue
         a, ops, mood, asked = turn
         b, fops, pending = _friend_turn(life, friend, date, mood, rng.random() < (0.6 if asked else 0.2), not last)
-        yield a, b, ops + fops
+        yield a, b, said_by(ops, main.name) + said_by(fops, friend.name)

@@ -11,7 +11,7 @@ from data_gen.life.dialogue import session_pairs
 from data_gen.life.generator import MIN_SUPPORT, Life, Person
 from data_gen.life.qa import qa_probes
 from data_gen.life.schema import Family
-from data_gen.synthetic.models import GoldPair, SessionInfo, World
+from data_gen.synthetic.models import GoldPair, SessionInfo, World, replay
 from memmgr.pipeline import fact_sources
 from memmgr.sanitize import check_grounded, check_memory_text
 from memmgr.types import Message, human_date
@@ -65,5 +65,8 @@ def generate_world(seed: int, index: int, split: str, families: list[Family],
             pairs.append(pair)
             info.pair_ids.append(pid)
         sessions.append(info)
-    return World(world_id=world_id, split=split, speakers=[main.name, friend.name], user_id=world_id,
-                 sessions=sessions, pairs=pairs, final_state=list(life.memory), qa=qa_probes(life, main, friend))
+    world = World(world_id=world_id, split=split, speakers=[main.name, friend.name], user_id=world_id,
+                  sessions=sessions, pairs=pairs, final_state=[], qa=[])
+    world.final_state = replay(world)  # the main speaker's scope; the friend's is replay(world, friend.name)
+    world.qa = qa_probes(life, main, set(world.final_state))
+    return world

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from data_gen.synthetic.models import GoldOp, GoldPair, SessionInfo, World
+from data_gen.synthetic.models import GoldOp, GoldPair, SessionInfo, World, replay, said_by
 from data_gen.synthetic.phrasing import (
     CHITCHAT,
     EVENTS,
@@ -172,20 +172,22 @@ def generate_world(seed: int, index: int, split: str = "train", n_sessions: tupl
                 if r > 0.86:  # a second statement, about another attribute, in the same message
                     t2, ops2 = sim.slot_turn(name, second, date)
                     text, ops = f"{text} {t2}", ops + ops2
-            if rng.random() < 0.25:  # the other speaker talks about themselves: facts about another person
+            if rng.random() < 0.25:  # the friend talks about themselves: facts of the friend's own scope
                 reply, rops = sim.slot_turn(friend, rng.choice(friend_slots), date)
             else:
                 reply, rops = rng.choice(REPLIES), []
             pid = f"{world_id}:s{s}:p{p}"  # message ids unique across worlds: the oracle finds the pair by them
             msgs = [{"role": "user", "name": name, "content": text, "id": f"{pid}:a", "timestamp": date},
                     {"role": "assistant", "name": friend, "content": reply, "id": f"{pid}:b", "timestamp": date}]
-            all_ops = ops + rops
+            all_ops = said_by(ops, name) + said_by(rops, friend)  # the relative's facts are kept by the speaker
             pairs.append(GoldPair(pair_id=pid, session=s, messages=msgs, facts=[o.fact for o in all_ops],
                                   ops=all_ops))
             info.pair_ids.append(pid)
         sessions.append(info)
-    return World(world_id=world_id, split=split, speakers=[name, friend], user_id=world_id, sessions=sessions,
-                 pairs=pairs, final_state=list(sim.memory), qa=_qa(sim, name, relative))
+    world = World(world_id=world_id, split=split, speakers=[name, friend], user_id=world_id, sessions=sessions,
+                  pairs=pairs, final_state=[], qa=_qa(sim, name, relative))
+    world.final_state = replay(world)  # the main speaker's scope; the friend's is replay(world, friend)
+    return world
 
 
 _BEFORE = {"city": "Where did {n} live before moving to {v}?", "job": "What did {n} work as before being a {v}?",

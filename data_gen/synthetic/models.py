@@ -17,6 +17,14 @@ class GoldOp(BaseModel):
     fact: str  # the extracted fact that triggers this op
     target: str | None = None  # text of the existing memory it touches (UPDATE/DELETE/NOOP)
     text: str = ""  # memory text after ADD/UPDATE; the target's text for NOOP/DELETE (mem0's convention)
+    # whose fact it is: the speaker whose memory scope keeps it (None: the world's main speaker, as in worlds saved
+    # before speakers had scopes of their own; their friend's facts were kept in the main speaker's scope)
+    speaker: str | None = None
+
+
+def said_by(ops: list[GoldOp], speaker: str) -> list[GoldOp]:
+    """`ops` as the facts of `speaker` (copies)."""
+    return [op.model_copy(update={"speaker": speaker}) for op in ops]
 
 
 class GoldPair(BaseModel):
@@ -40,8 +48,13 @@ class World(BaseModel):
     user_id: str
     sessions: list[SessionInfo]
     pairs: list[GoldPair]
-    final_state: list[str]  # gold memory texts at the end, in insertion order
+    final_state: list[str]  # the main speaker's gold memory texts at the end, in insertion order (= replay(world))
     qa: list[dict[str, str]]  # {question, answer, category}
+
+    def ops_of(self, pair: GoldPair, speaker: str | None = None) -> list[GoldOp]:
+        """The gold ops of `pair` in `speaker`'s memory scope (default: the main speaker, speakers[0])."""
+        speaker = speaker or self.speakers[0]
+        return [op for op in pair.ops if (op.speaker or self.speakers[0]) == speaker]
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -59,12 +72,13 @@ class World(BaseModel):
         return data
 
 
-def replay(world: World) -> list[str]:
-    """Apply the gold ops in order to an empty store: must equal `world.final_state`. Raises on an op whose
-    target is not stored or an ADD of a text already stored (gold that would be ambiguous for the manager)."""
+def replay(world: World, speaker: str | None = None) -> list[str]:
+    """Apply `speaker`'s gold ops (default: the main speaker's) in order to an empty store: the main speaker's must
+    equal `world.final_state`. Raises on an op whose target is not stored or an ADD of a text already stored (gold
+    that would be ambiguous for the manager)."""
     state: list[str] = []
     for pair in world.pairs:
-        for op in pair.ops:
+        for op in world.ops_of(pair, speaker):
             if op.event == "ADD":
                 if op.text in state:
                     raise ValueError(f"{pair.pair_id}: ADD of a memory already stored: {op.text!r}")

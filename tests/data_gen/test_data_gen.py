@@ -27,6 +27,26 @@ def test_oracle_with_minilm_embeddings_reproduces_gold_state():
         assert sorted(m["memory"] for m in mem.get_all(user_id=w.user_id)["results"]) == sorted(w.final_state)
 
 
+def test_world_traces_feed_each_speaker_their_own_facts(tmp_path):
+    """Both scopes of a world are fed: each extraction label holds only facts about the prompt's owner, and the
+    friend's facts reach the friend's scope (they used to be labelled in the main speaker's)."""
+    from memmgr.prompts import parse_extraction_input
+
+    stats = gen.generate(_cfg(tmp_path, prompt_styles=["teacher"]))
+    rows = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    worlds = {w.world_id: w for w in generate_worlds(4, seed=0, split="train", n_sessions=(3, 5))}
+    seen = {"main": 0, "friend": 0}
+    for r in (r for r in rows if r["stage"] == "extract"):
+        owner = parse_extraction_input(r["prompt"])["owner"]
+        main, friend = worlds[r["conversation_id"]].speakers
+        facts = json.loads(r["label"])["facts"]
+        assert owner in ([main], [friend])
+        assert all(not f.startswith(friend if owner == [main] else main) for f in facts), (owner, facts)
+        seen["main" if owner == [main] else "friend"] += bool(facts)
+    assert seen["main"] and seen["friend"], seen
+    assert stats["splits"]["train"]["examples"] == len(rows)
+
+
 def _cfg(tmp_path, **kw):
     return gen.GenerateConfig.model_validate({
         "source": {"kind": "synthetic", "worlds": {"train": 4, "validation": 2, "test": 2}, "n_sessions": [3, 5]},

@@ -56,10 +56,24 @@ def test_gold_replays_to_final_state(split):
 
 def test_replay_rejects_inconsistent_gold():
     w = generate_worlds(1, seed=0, n_sessions=(6, 6))[0]
-    op = next(o for p in w.pairs for o in p.ops if o.event == "UPDATE")
+    op = next(o for p in w.pairs for o in w.ops_of(p) if o.event == "UPDATE")
     op.target = "something never stored"
     with pytest.raises(ValueError, match="not stored"):
         replay(w)
+
+
+def test_each_speaker_keeps_their_own_facts():
+    """The friend's facts are the friend's scope's gold, not the main speaker's (Mem0's per-speaker ingestion)."""
+    worlds = generate_worlds(20, seed=0)
+    n_friend = 0
+    for w in worlds:
+        main, friend = w.speakers
+        assert all(o.speaker in (main, friend) for p in w.pairs for o in p.ops)
+        theirs = replay(w, friend)
+        n_friend += len(theirs)
+        assert w.final_state == replay(w) and not set(w.final_state) & set(theirs)
+        assert all(t.startswith(friend) for t in theirs) and not any(t.startswith(friend) for t in w.final_state)
+    assert n_friend > 0
 
 
 def test_held_out_phrasing_families():
