@@ -51,6 +51,9 @@ class GuardConfig(_Strict):
     # ADD/UPDATE texts must be supported by the call's facts (+ the old memory for UPDATE)
     min_op_support: float = 0.5
     max_destructive_per_call: int = 3  # UPDATE + DELETE applied per update call; the rest are rejected
+    # reject an extracted fact about another speaker (opens with their name, never names the owner): their facts
+    # belong to their own scope
+    owner_only: bool = True
 
 
 class PipelineConfig(_Strict):

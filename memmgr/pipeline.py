@@ -2,7 +2,8 @@
 
 Each manager call goes through `call_manager`, which parses the untrusted output, retries once when it does not
 parse, and returns a `ManagerCall` record for the trace hook. Checks that need no store live here too: sanitising
-and grounding of facts and op texts, and the cap on destructive operations per call.
+and grounding of facts and op texts, facts about another speaker than the scope's owner, and the cap on destructive
+operations per call.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from memmgr import prompts
 from memmgr.backends.base import BackendError, Generation, LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.parsing import parse_facts, parse_ops
-from memmgr.sanitize import Rejected, check_grounded, check_memory_text, clean_text
+from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def extract_facts(
     backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
     today: str, style: str, context: dict[str, Any], owner: Sequence[str] | None = None,
 ) -> tuple[list[str], ManagerCall]:
+    owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
+    speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
     parsed, call = call_manager(
@@ -118,6 +121,8 @@ def extract_facts(
         try:
             text = check_memory_text(fact, max_chars=guards.max_text_chars)
             check_grounded(text, sources, min_support=guards.min_fact_support)
+            if guards.owner_only:
+                check_owner(text, owner, speakers)
         except Rejected as r:
             call.rejected.append(Rejection(stage="extract", reason=r.reason, detail=r.detail, item=fact[:200]))
             continue

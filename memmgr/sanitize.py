@@ -2,8 +2,8 @@
 
 The manager is a small model and its output is untrusted: texts are normalised, stripped of control/bidi/surrogate
 characters, capped in length, and rejected (with a stable reason code) when they are degenerate loops, markup,
-prompt-injection or chat-template text, secrets, copies of the prompt's own examples, or not grounded in the
-messages they were extracted from.
+prompt-injection or chat-template text, secrets, copies of the prompt's own examples, not grounded in the
+messages they were extracted from, or (extraction) about another speaker than the memory's owner.
 """
 
 from __future__ import annotations
@@ -207,3 +207,18 @@ def check_grounded(text: str, sources: Sequence[str], *, min_support: float) -> 
     score = support(text, sources)
     if score < min_support:
         raise Rejected("ungrounded", f"support {score:.2f} < {min_support:.2f}: {text[:80]}")
+
+
+def _names_in(text: str, names: Iterable[str]) -> bool:
+    return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text, re.IGNORECASE) for n in names if n)
+
+
+def check_owner(text: str, owner: Sequence[str], others: Sequence[str]) -> None:
+    """Raise Rejected("not_owner") for a fact about another speaker of the conversation: it opens with their name
+    (or possessive) and never names the memory's owner. A scope keeps its owner's facts (Mem0 extracts from the
+    user's messages); what the other speaker says about themselves belongs to their own scope."""
+    others = [o for o in others if o and o.lower() not in {w.lower() for w in owner}]
+    head = text.lstrip("\"'“ ")
+    subject = next((o for o in others if re.match(rf"{re.escape(o)}(?!\w)", head, re.IGNORECASE)), None)
+    if subject and not _names_in(text, owner):
+        raise Rejected("not_owner", f"about {subject}, not {', '.join(owner)}: {text[:80]}")

@@ -36,10 +36,17 @@ class ScriptedBackend:
 
 
 def echo_manager(messages: list[dict[str, str]]) -> str:
-    """A well-behaved toy manager: every new turn becomes a fact; every fact is ADDed unless already shown."""
+    """A well-behaved toy manager: every new turn becomes a fact ("Maya said ...", the other speaker's as said to
+    the memory's owner: "Bot told Maya ..."); every fact is ADDed unless already shown."""
     if stage_of(messages) == "extract":
-        new = parse_extraction_input(messages)["new"]
-        return json.dumps({"facts": [f"{t['name']} said {t['text']}" for t in new if t["text"]]})
+        inp = parse_extraction_input(messages)
+        owner = ", ".join(inp["owner"])
+
+        def fact(t: dict) -> str:
+            mine = not owner or t["name"].lower() in {o.lower() for o in inp["owner"]}
+            return f"{t['name']} said {t['text']}" if mine else f"{t['name']} told {owner} {t['text']}"
+
+        return json.dumps({"facts": [fact(t) for t in inp["new"] if t["text"]]})
     inp = parse_update_input(messages)
     shown = {text: i for i, text in inp["memories"]}
     ops = []

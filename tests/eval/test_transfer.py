@@ -183,7 +183,8 @@ def test_run_reports_transfer_rows_and_columns(tmp_path, obs_data):
     res = out["results"]
     assert list(res) == ["locomo_mem0", "locomo_rag", "transfer_store_every_turn", "transfer_rag_chunks"]
     mem0, turns, chunks = res["locomo_mem0"], res["transfer_store_every_turn"], res["transfer_rag_chunks"]
-    # the echo manager stores every turn ("<name> said <text>") in both speakers' scopes, with its dia_id
+    # the echo manager stores every turn ("<name> said <text>", the other speaker's "<name> told <owner> <text>") in
+    # both speakers' scopes, with its dia_id
     assert mem0["evidence_coverage"] == 1.0 and mem0["memories"] == 12
     assert turns["evidence_coverage"] == 1.0 and turns["memories"] == 6 and turns["manager_prompt_tokens"] == 0
     assert chunks["evidence_coverage"] == 1.0 and chunks["n_observations"] == 6

@@ -123,6 +123,20 @@ def test_ungrounded_and_prompt_copied_facts_rejected(make_memory):
     assert sorted(x["reason"] for x in r["rejected"]) == ["prompt_copy", "ungrounded"]
 
 
+def test_facts_about_the_other_speaker_stay_out_of_the_owners_scope(make_memory):
+    script = StageScript(extract=[facts("Leo moved to Oslo", "Maya lives in Lisbon")],
+                         update=lambda inp: ops({"id": "new", "text": inp["facts"][0], "event": "ADD"}))
+    mem = make_memory(script)
+    r = mem.add(pair("I live in Lisbon.", "I moved to Oslo!", other="Leo"), user_id="maya", timestamp=TS)
+    assert texts(mem) == ["Maya lives in Lisbon"]
+    assert [x["reason"] for x in r["rejected"]] == ["not_owner"]
+    mem = make_memory(StageScript(extract=[facts("Leo moved to Oslo", "Maya lives in Lisbon")],
+                                  update=lambda inp: ops({"id": "new", "text": inp["facts"][0], "event": "ADD"})),
+                      guards={"owner_only": False})
+    mem.add(pair("I live in Lisbon.", "I moved to Oslo!", other="Leo"), user_id="maya", timestamp=TS)
+    assert sorted(texts(mem)) == ["Leo moved to Oslo", "Maya lives in Lisbon"]
+
+
 def test_destructive_cap(make_memory):
     many = [f"Maya owns item{i}" for i in range(5)]
     script = StageScript(

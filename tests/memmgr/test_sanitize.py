@@ -2,7 +2,7 @@
 
 import pytest
 
-from memmgr.sanitize import Rejected, check_grounded, norm_text, numbers, support
+from memmgr.sanitize import Rejected, check_grounded, check_owner, norm_text, numbers, support
 
 TURNS = ["Maya: I ran 10 km this morning, my best time yet!", "8 May 2023"]
 
@@ -43,3 +43,23 @@ def test_numbers_marks_dates():
 
 def test_norm_text():
     assert norm_text("  Maya\tLIVES \n in Lisbon ") == "maya lives in lisbon"
+
+
+@pytest.mark.parametrize("fact, owner, speakers, rejected", [
+    ("Jon lost his job as a banker", ["Gina"], ["Gina", "Jon"], True),
+    ("Jon's dance studio opened in May", ["Gina"], ["Gina", "Jon"], True),
+    ('"Jon plans a trip to Rome"', ["Gina"], ["Gina", "Jon"], True),
+    ("Jon told Gina he lost his job", ["Gina"], ["Gina", "Jon"], False),  # names the owner
+    ("Gina's friend Jon is a dancer", ["Gina"], ["Gina", "Jon"], False),
+    ("Gina lost her job", ["Gina"], ["Gina", "Jon"], False),
+    ("Jonathan likes tea", ["Gina"], ["Gina", "Jon"], False),  # not the speaker's name
+    ("Assistant recommended a novel", ["User"], ["user", "assistant"], True),  # unnamed speakers: their roles
+    ("User likes pizza", ["User"], ["user", "assistant"], False),
+    ("Maya's sister Anna lives in Oslo", ["Maya"], ["Maya", "Leo"], False),
+])
+def test_facts_about_another_speaker_are_not_the_owners(fact, owner, speakers, rejected):
+    if rejected:
+        with pytest.raises(Rejected, match="not_owner"):
+            check_owner(fact, owner, speakers)
+    else:
+        check_owner(fact, owner, speakers)
