@@ -155,7 +155,7 @@ def test_server_killed_mid_add_raises_and_leaves_no_partial_memories(served):
                        trace_hooks=[kill_after_first_update])
     first = conversation("kim", 1)[0]
     two_facts = [{"role": "user", "content": "I just got the cello!", "name": "Kim", "id": "kim:8"},
-                 {"role": "assistant", "content": "I just got a red bike!", "name": "Bot", "id": "kim:9"}]
+                 {"role": "user", "content": "I just got a red bike!", "name": "Kim", "id": "kim:9"}]  # both Kim's
 
     async def go():
         await amem.add(first, user_id="kim")
