@@ -213,11 +213,11 @@ def _names_in(text: str, names: Iterable[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text, re.IGNORECASE) for n in names if n)
 
 
-def check_owner(text: str, owner: Sequence[str], others: Sequence[str]) -> None:
-    """Raise Rejected("not_owner") for a fact about another speaker of the conversation: it opens with their name
-    (or possessive) and never names the memory's owner. A scope keeps its owner's facts (Mem0 extracts from the
-    user's messages); what the other speaker says about themselves belongs to their own scope."""
-    others = [o for o in others if o and o.lower() not in {w.lower() for w in owner}]
+def check_owner(text: str, owner: Sequence[str], speakers: Sequence[str]) -> None:
+    """Raise Rejected("not_owner") for a fact about another of the conversation's `speakers` than the memory's
+    `owner`: it opens with their name (or possessive) and never names the owner. A scope keeps its owner's facts (Mem0
+    extracts from the user's messages); what the other speaker says about themselves belongs to their own scope."""
+    others = [o for o in speakers if o and o.lower() not in {w.lower() for w in owner}]
     head = text.lstrip("\"'“ ")
     subject = next((o for o in others if re.match(rf"{re.escape(o)}(?!\w)", head, re.IGNORECASE)), None)
     if subject and not _names_in(text, owner):
