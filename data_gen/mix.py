@@ -7,6 +7,13 @@
 is taken (the limiting source whole, the others subsampled, seeded), so no row repeats. Validation and test splits
 are concatenated whole. Every row gets a `mix_source` column naming its source, so evaluations can be broken down
 per source (`eval.manager --source NAME`). Output: `<output_dir>/dataset` (DatasetDict), per-split JSONL, stats.json.
+
+`balance: true` draws each subsampled source's train rows evenly across strata (`row_stratum`) instead of as they
+come, each stage keeping its share: extraction rows by whether the scope's owner speaks first or second in the new
+messages and whether the label is empty; update rows by the ops of their label. World traces are lopsided on both
+(the main speaker opens every pair and the friend says fewer facts, so "owner speaks second" is mostly an empty
+label; NOOP/DELETE are rare): a student trained on them as they come learned the turn position instead of the
+"Memory of:" line, and never to answer NOOP. A source taken whole (the limiting one) is unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ class MixConfig(Strict):
     output_dir: str = "data/mix"
     seed: int = 0
     max_train: int | None = None  # cap on the mixed train split (shares kept)
+    balance: bool = False  # draw subsampled sources' train rows evenly across `row_stratum` strata
 
     @model_validator(mode="after")
     def _check(self) -> MixConfig:
@@ -62,6 +72,58 @@ def train_counts(sizes: dict[str, int], weights: dict[str, float], cap: int | No
     return counts
 
 
+def row_stratum(row: dict[str, Any]) -> str:
+    """The stratum `balance` evens out: "extract:<owner_first|owner_second|no_owner>:<facts|empty>",
+    "update:<sorted ops of the label>", or the stage (graph rows)."""
+    stage = row.get("stage") or ""
+    try:
+        label = json.loads(row.get("label") or "{}")
+    except ValueError:
+        label = {}
+    if stage == "extract":
+        user = next((m["content"] for m in reversed(row.get("prompt") or []) if m.get("role") == "user"), "")
+        owner = re.search(r"^Memory of: (.+)$", user, flags=re.M)
+        try:
+            first = json.loads(row.get("source_texts") or "[]")[:1]
+        except ValueError:
+            first = []
+        speaker = first[0].split(":", 1)[0].strip() if first and isinstance(first[0], str) else None
+        pos = "no_owner" if not owner else ("owner_first" if speaker == owner.group(1).strip() else "owner_second")
+        return f"extract:{pos}:{'facts' if (label or {}).get('facts') else 'empty'}"
+    if stage == "update":
+        ops = sorted({str(o.get("event")) for o in (label or {}).get("memory") or [] if isinstance(o, dict)})
+        return f"update:{'+'.join(ops) or 'none'}"
+    return stage
+
+
+def balanced_sample(strata: Sequence[str], stages: Sequence[str], n: int, rng: random.Random) -> list[int]:
+    """n row indices: each stage keeps its share of the rows, and within a stage every stratum gets an equal part
+    (a stratum with fewer rows gives all it has, the others share the rest)."""
+    by_stage: dict[str, dict[str, list[int]]] = {}
+    for i, (st, key) in enumerate(zip(stages, strata)):
+        by_stage.setdefault(st, {}).setdefault(key, []).append(i)
+    total = len(strata)
+    stage_n = {st: round(n * sum(len(v) for v in groups.values()) / total) for st, groups in by_stage.items()}
+    picked: list[int] = []
+    for st, groups in sorted(by_stage.items()):
+        want, pools = min(stage_n[st], sum(len(v) for v in groups.values())), sorted(groups.items())
+        quota = {k: 0 for k, _ in pools}
+        open_ = [k for k, _ in pools]
+        while want > 0 and open_:  # water-filling: equal parts, capped by what each stratum has
+            part = max(1, want // len(open_))
+            for k in list(open_):
+                take = min(part, len(groups[k]) - quota[k], want)
+                quota[k] += take
+                want -= take
+                if quota[k] == len(groups[k]):
+                    open_.remove(k)
+                if want == 0:
+                    break
+        for k, ids in pools:
+            picked += rng.sample(ids, quota[k])
+    return sorted(picked)
+
+
 def mix(cfg: MixConfig) -> dict[str, Any]:
     from datasets import DatasetDict, concatenate_datasets
 
@@ -74,7 +136,7 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     sizes = {name: len(dd["train"]) if "train" in dd else 0 for name, dd in tagged.items()}
     counts = train_counts(sizes, cfg.weights, cfg.max_train)
     out: dict[str, Any] = {}
-    parts = [tagged[k]["train"].select(sorted(rng.sample(range(sizes[k]), n))) for k, n in counts.items() if n]
+    parts = [tagged[k]["train"].select(_draw(tagged[k]["train"], n, rng, cfg.balance)) for k, n in counts.items() if n]
     if parts:
         out["train"] = concatenate_datasets(_common_columns(parts)).shuffle(seed=cfg.seed)
     for split in ("validation", "test"):
@@ -87,11 +149,21 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     dd.save_to_disk(str(dest / "dataset"))
     for split, d in dd.items():
         d.to_json(str(dest / f"{split}.jsonl"), lines=True, force_ascii=False)
-    stats = {"sources": cfg.sources, "weights": cfg.weights, "train_rows": counts,
+    stats = {"sources": cfg.sources, "weights": cfg.weights, "balance": cfg.balance, "train_rows": counts,
              "splits": {s: {"examples": len(d), "by_source": _by_source(d)} for s, d in dd.items()}}
+    if "train" in dd:  # what the student will see: rows per stratum (see `balance`)
+        stats["train_strata"] = dict(sorted(Counter(row_stratum(r) for r in dd["train"]).items()))
     (dest / "stats.json").write_text(json.dumps(stats, indent=2))
     log.info("mixed %s -> %s", counts, dest)
     return stats
+
+
+def _draw(ds: Any, n: int, rng: random.Random, balance: bool) -> list[int]:
+    if n >= len(ds) or not balance:
+        return sorted(rng.sample(range(len(ds)), n))
+    strata = [row_stratum(r) for r in ds.select_columns([c for c in ("stage", "label", "prompt", "source_texts")
+                                                         if c in ds.column_names])]
+    return balanced_sample(strata, list(ds["stage"]), n, rng)
 
 
 def _common_columns(parts: Sequence[Any]) -> list[Any]:

@@ -78,6 +78,7 @@ class DistillConfig(Strict):
     data: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"synthetic": {"config": "configs/data_gen/synthetic_oracle.yaml"}})
     mix: dict[str, float] = Field(default_factory=dict)  # name -> share of the train split (data_gen.mix); {} = all
+    mix_balance: bool = False  # data_gen.mix `balance`: subsampled sources drawn evenly across row strata
     sft: StageSFT = Field(default_factory=StageSFT)
     grpo: StageGRPO = Field(default_factory=StageGRPO)
     eval_split: str = "test"
@@ -145,7 +146,7 @@ def stage_traces(cfg: DistillConfig, out: Path) -> dict[str, Any]:
     from data_gen.mix import MixConfig, mix
 
     mixed = mix(MixConfig(sources={n: str(out / "traces" / n) for n in cfg.data}, weights=cfg.mix,
-                          output_dir=str(out / "traces" / "mix")))
+                          balance=cfg.mix_balance, output_dir=str(out / "traces" / "mix")))
     return {"sources": {n: {"splits": s["splits"]} for n, s in stats.items()}, "mix": mixed}
 
 

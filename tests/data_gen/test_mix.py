@@ -5,7 +5,7 @@ import json
 import pytest
 
 from data_gen import generate as gen
-from data_gen.mix import MixConfig, main, mix, train_counts
+from data_gen.mix import MixConfig, balanced_sample, main, mix, row_stratum, train_counts
 
 
 def test_train_counts_keep_shares_and_the_limiting_source_whole():
@@ -33,3 +33,45 @@ def test_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--sources", "{a: x}", "--weights", "{b: 1}", "--output_dir", str(tmp_path)])
     assert "not listed" in str(e.value) and "\n" not in str(e.value)
+
+
+def _row(stage, label, owner="Maya", first="Maya"):
+    prompt = [{"role": "system", "content": "s"}, {"role": "user", "content": f"Today\nMemory of: {owner}\n### New"}]
+    return {"stage": stage, "label": json.dumps(label), "prompt": prompt,
+            "source_texts": json.dumps([f"{first}: hi", "Leo: hello"])}
+
+
+def test_row_stratum_reads_the_owner_position_the_label_and_the_ops():
+    assert row_stratum(_row("extract", {"facts": ["Maya moved"]})) == "extract:owner_first:facts"
+    assert row_stratum(_row("extract", {"facts": []}, owner="Leo")) == "extract:owner_second:empty"
+    ops = {"memory": [{"id": "0", "text": "a", "event": "NOOP"}, {"id": "1", "text": "b", "event": "ADD"}]}
+    assert row_stratum(_row("update", ops)) == "update:ADD+NOOP"
+    assert row_stratum({"stage": "extract", "label": "not json", "prompt": [], "source_texts": ""}) == \
+        "extract:no_owner:empty"
+
+
+def test_balanced_sample_evens_strata_within_each_stage_and_keeps_stage_shares():
+    import random
+    from collections import Counter
+
+    strata = ["x:a"] * 80 + ["x:b"] * 10 + ["u:add"] * 90 + ["u:noop"] * 20
+    stages = ["extract"] * 90 + ["update"] * 110
+    picked = balanced_sample(strata, stages, 60, random.Random(0))
+    assert len(picked) == len(set(picked)) == 60
+    got = Counter(strata[i] for i in picked)
+    assert got["x:a"] + got["x:b"] == 27 and got["u:add"] + got["u:noop"] == 33  # stage shares 45% / 55%
+    assert got["x:b"] == 10 and got["x:a"] == 17  # the small stratum gives all it has, the other fills
+    assert {got["u:noop"], got["u:add"]} == {16, 17}  # equal parts (to one row) when both have enough
+
+
+def test_mix_balance_draws_the_subsampled_source_evenly(tmp_path):
+    gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / "a")]))
+    plain = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, output_dir=str(tmp_path / "p")))
+    bal = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, balance=True,
+                        output_dir=str(tmp_path / "b")))
+    assert bal["balance"] and sum(bal["train_strata"].values()) == bal["splits"]["train"]["examples"]
+
+    def spread(s):  # the largest stratum's share of its stage: lower when balanced
+        ext = {k: v for k, v in s["train_strata"].items() if k.startswith("extract")}
+        return max(ext.values()) / sum(ext.values())
+    assert spread(bal) < spread(plain)
