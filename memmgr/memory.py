@@ -253,6 +253,7 @@ class Memory:
             h = text_hash(op.text)
             dup = self.db.find_by_hash(conn, ctx.key, h) or self._near_duplicate(ctx.vectors[op.text], ctx.scope)
             if dup:
+                self._confirm(conn, dup, ctx)
                 reject("duplicate_memory", f"same as {dup}")
                 return None
             item = MemoryItem(id=new_id(), memory=op.text, hash=h, created_at=utcnow(), source_ids=ctx.source_ids,
@@ -262,6 +263,8 @@ class Memory:
             ctx.upserts.append((item.id, ctx.vectors[op.text], payload))
             return {"id": item.id, "memory": op.text, "event": "ADD"}
         if op.event == "NOOP":
+            if op.memory_id and self.db.is_live(conn, op.memory_id):
+                self._confirm(conn, op.memory_id, ctx)
             return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
         if not op.memory_id or not self.db.is_live(conn, op.memory_id):
             reject("stale_id", "memory no longer exists")
@@ -279,6 +282,17 @@ class Memory:
         record(op.memory_id, "DELETE", op.old_text, None)
         ctx.deletes.append(op.memory_id)
         return {"id": op.memory_id, "memory": op.old_text, "event": "DELETE"}
+
+    def _confirm(self, conn: Any, memory_id: str, ctx: _ApplyContext) -> None:
+        """The new turns restate what a memory of this scope holds (a NOOP on it, or an ADD of its duplicate): the
+        memory gains them as evidence, so its provenance lists every turn that said it, not only the first. Recorded
+        as a CONFIRM history row (old = new text, source_ids = the turns added), which revert takes back."""
+        item = self.db.get(memory_id)
+        added = [s for s in ctx.source_ids if item is not None and s not in item.source_ids]
+        if item is None or not added:
+            return
+        self.db.set_source_ids(conn, memory_id, item.source_ids + added)
+        self._history(conn, memory_id, "CONFIRM", item.memory, item.memory, ctx.call, ctx.actor, ctx.key, added)
 
     def _history(self, conn: Any, memory_id: str, event: str, old: str | None, new: str | None,
                  call: ManagerCall | None, actor: str, key: str, source_ids: list[str] | None = None) -> None:
@@ -428,7 +442,7 @@ class Memory:
         if call_id and not seen:
             raise ValueError(f"no memory operation was recorded under call_id {call_id!r}")
         rows = [r for r in self.db.history(memory_id=memory_id, call_id=call_id)
-                if not r["reverted"] and r["event"] in ("ADD", "UPDATE", "DELETE")]
+                if not r["reverted"] and r["event"] in ("ADD", "UPDATE", "DELETE", "CONFIRM")]
         if memory_id and not call_id:
             rows = rows[-1:]
         undone = []
@@ -440,6 +454,10 @@ class Memory:
                         self.db.mark_deleted(conn, mid)
                     elif ev == "UPDATE":
                         self.db.set_memory_text(conn, mid, r["old_memory"], text_hash(r["old_memory"]))
+                    elif ev == "CONFIRM":  # the evidence it added goes; the text never changed
+                        item = self.db.get(mid, include_deleted=True)
+                        kept = [s for s in (item.source_ids if item else []) if s not in set(r["source_ids"])]
+                        self.db.set_source_ids(conn, mid, kept)
                     else:
                         self.db.mark_deleted(conn, mid, deleted=False)
                     self.db.mark_reverted(conn, r["seq"])

@@ -136,6 +136,9 @@ class SQLiteStore:
             conn.execute("UPDATE memories SET memory=?, hash=?, updated_at=?, deleted=?, source_ids=? WHERE id=?",
                          (text, hash_, utcnow(), int(deleted), json.dumps(source_ids), memory_id))
 
+    def set_source_ids(self, conn: sqlite3.Connection, memory_id: str, source_ids: list[str]) -> None:
+        conn.execute("UPDATE memories SET source_ids=? WHERE id=?", (json.dumps(source_ids), memory_id))
+
     def set_metadata(self, conn: sqlite3.Connection, memory_id: str, metadata: dict[str, Any]) -> None:
         conn.execute("UPDATE memories SET metadata=? WHERE id=?", (json.dumps(metadata), memory_id))
 

@@ -173,6 +173,29 @@ def test_revert_call_and_memory(make_memory):
     assert texts(mem) == []
 
 
+def test_a_restated_fact_adds_its_turns_as_evidence_and_revert_takes_them_back(make_memory):
+    script = StageScript(extract=[facts("Maya lives in Lisbon")] * 3,
+                         update=[ops({"id": "new", "text": "Maya lives in Lisbon", "event": "ADD"}),
+                                 ops({"id": "0", "text": "Maya lives in Lisbon", "event": "NOOP"}),
+                                 ops({"id": "new", "text": "Maya lives in Lisbon", "event": "ADD"})])
+    calls = []
+    mem = make_memory(script)
+    mem.trace_hooks.append(calls.append)
+    mem.add(pair("I live in Lisbon."), user_id="maya", timestamp=TS)
+    mem.add(pair("Still in Lisbon!", ids=("D2:1", "D2:2")), user_id="maya", timestamp=TS)  # NOOP on it
+    mem.add(pair("Lisbon, yes.", ids=("D3:1", "D3:2")), user_id="maya", timestamp=TS)  # ADD of its duplicate
+    (item,) = mem.get_all(user_id="maya")["results"]
+    assert item["memory"] == "Maya lives in Lisbon"
+    assert item["source_ids"] == ["D1:1", "D1:2", "D2:1", "D2:2", "D3:1", "D3:2"]
+    assert [h["event"] for h in mem.history(item["id"])] == ["ADD", "CONFIRM", "CONFIRM"]
+    noop_call = [c for c in calls if c.stage == "update"][1]
+    assert mem.revert(call_id=noop_call.call_id) == [{"memory_id": item["id"], "undid": "CONFIRM"}]
+    (item,) = mem.get_all(user_id="maya")["results"]
+    assert item["source_ids"] == ["D1:1", "D1:2", "D3:1", "D3:2"] and item["memory"] == "Maya lives in Lisbon"
+    mem.add(pair("I live in Lisbon.", who="Leo"), user_id="leo", timestamp=TS)  # another scope: its own memory
+    assert mem.get_all(user_id="maya")["results"][0]["source_ids"] == ["D1:1", "D1:2", "D3:1", "D3:2"]
+
+
 def test_trace_hook_records_calls(make_memory):
     calls = []
     mem = make_memory(echo_manager)
