@@ -263,7 +263,7 @@ class Memory:
             ctx.upserts.append((item.id, ctx.vectors[op.text], payload))
             return {"id": item.id, "memory": op.text, "event": "ADD"}
         if op.event == "NOOP":
-            if op.memory_id and self.db.is_live(conn, op.memory_id):
+            if op.confirms and op.memory_id and self.db.is_live(conn, op.memory_id):
                 self._confirm(conn, op.memory_id, ctx)
             return {"id": op.memory_id, "memory": op.old_text, "event": "NOOP"}
         if not op.memory_id or not self.db.is_live(conn, op.memory_id):
@@ -284,9 +284,10 @@ class Memory:
         return {"id": op.memory_id, "memory": op.old_text, "event": "DELETE"}
 
     def _confirm(self, conn: Any, memory_id: str, ctx: _ApplyContext) -> None:
-        """The new turns restate what a memory of this scope holds (a NOOP on it, or an ADD of its duplicate): the
-        memory gains them as evidence, so its provenance lists every turn that said it, not only the first. Recorded
-        as a CONFIRM history row (old = new text, source_ids = the turns added), which revert takes back."""
+        """The new turns restate what a memory of this scope holds (a NOOP on it that the call's facts support, or
+        an ADD of its duplicate): it gains them as evidence, so its provenance lists every turn that said it, not
+        only the first. Recorded as a CONFIRM history row (old = new text, source_ids = the turns added), which
+        revert takes back."""
         item = self.db.get(memory_id)
         added = [s for s in ctx.source_ids if item is not None and s not in item.source_ids]
         if item is None or not added:

@@ -18,7 +18,7 @@ from memmgr import prompts
 from memmgr.backends.base import BackendError, Generation, LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.parsing import parse_facts, parse_ops
-from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text
+from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text, support
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class ResolvedOp:
     memory_id: str | None = None
     small_id: str | None = None
     old_text: str | None = None
+    confirms: bool = False  # a NOOP whose memory the call's facts support: the turns become its evidence
 
 
 def call_manager(
@@ -165,8 +166,10 @@ def decide_ops(
         except Rejected as r:
             call.rejected.append(Rejection(stage="update", reason=r.reason, detail=r.detail, item=op.model_dump()))
             continue
+        # a NOOP says "already held"; only a memory the facts actually restate gains the turns as evidence
+        confirms = bool(op.event == "NOOP" and target and support(target.memory, facts) >= guards.min_op_support)
         resolved.append(ResolvedOp(event=op.event, text=text, memory_id=target.id if target else None,
-                                   small_id=op.id, old_text=target.memory if target else None))
+                                   small_id=op.id, old_text=target.memory if target else None, confirms=confirms))
     return resolved, call
 
 

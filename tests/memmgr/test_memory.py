@@ -196,6 +196,17 @@ def test_a_restated_fact_adds_its_turns_as_evidence_and_revert_takes_them_back(m
     assert mem.get_all(user_id="maya")["results"][0]["source_ids"] == ["D1:1", "D1:2", "D3:1", "D3:2"]
 
 
+def test_a_noop_on_a_memory_the_facts_do_not_restate_adds_no_evidence(make_memory):
+    script = StageScript(extract=[facts("Maya lives in Lisbon"), facts("Maya adopted a cat called Miso")],
+                         update=[ops({"id": "new", "text": "Maya lives in Lisbon", "event": "ADD"}),
+                                 ops({"id": "0", "text": "Maya lives in Lisbon", "event": "NOOP"})])
+    mem = make_memory(script)
+    mem.add(pair("I live in Lisbon."), user_id="maya", timestamp=TS)
+    mem.add(pair("I adopted a cat called Miso!", ids=("D2:1", "D2:2")), user_id="maya", timestamp=TS)
+    (item,) = mem.get_all(user_id="maya")["results"]
+    assert item["source_ids"] == ["D1:1", "D1:2"] and [h["event"] for h in mem.history(item["id"])] == ["ADD"]
+
+
 def test_trace_hook_records_calls(make_memory):
     calls = []
     mem = make_memory(echo_manager)
