@@ -8,12 +8,13 @@ is taken (the limiting source whole, the others subsampled, seeded), so no row r
 are concatenated whole. Every row gets a `mix_source` column naming its source, so evaluations can be broken down
 per source (`eval.manager --source NAME`). Output: `<output_dir>/dataset` (DatasetDict), per-split JSONL, stats.json.
 
-`balance: true` draws each subsampled source's train rows evenly across strata (`row_stratum`) instead of as they
-come, each stage keeping its share: extraction rows by whether the scope's owner speaks first or second in the new
-messages and whether the label is empty; update rows by the ops of their label. World traces are lopsided on both
-(the main speaker opens every pair and the friend says fewer facts, so "owner speaks second" is mostly an empty
-label; NOOP/DELETE are rare): a student trained on them as they come learned the turn position instead of the
-"Memory of:" line, and never to answer NOOP. A source taken whole (the limiting one) is unchanged.
+`balance: [extract, update]` (or one of them) draws each subsampled source's rows of those stages evenly across
+strata (`row_stratum`) instead of as they come, each stage keeping its share: extraction rows by whether the scope's
+owner speaks first or second in the new messages and whether the label is empty; update rows by the ops of their
+label. World traces are lopsided on both (the main speaker opens every pair and the friend says fewer facts, so
+"owner speaks second" is mostly an empty label; NOOP/DELETE are rare), and a student trained on them as they come
+never answers NOOP. A source taken whole (the limiting one) is unchanged. Measured in the README: balancing both
+stages taught NOOP but also to extract nothing from template-world turns.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ class MixConfig(Strict):
     output_dir: str = "data/mix"
     seed: int = 0
     max_train: int | None = None  # cap on the mixed train split (shares kept)
-    balance: bool = False  # draw subsampled sources' train rows evenly across `row_stratum` strata
+    balance: list[str] = Field(default_factory=list)  # stages whose subsampled rows are drawn evenly across strata
 
     @model_validator(mode="after")
     def _check(self) -> MixConfig:
         unknown = set(self.weights) - set(self.sources)
         if unknown:
             raise ValueError(f"weights name sources that are not listed: {sorted(unknown)}")
+        if set(self.balance) - {"extract", "update"}:
+            raise ValueError(f"balance takes stages extract / update, got {self.balance}")
         if any(w < 0 for w in self.weights.values()) or (self.weights and not sum(self.weights.values())):
             raise ValueError("weights must be non-negative with a positive sum")
         return self
@@ -158,12 +161,13 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     return stats
 
 
-def _draw(ds: Any, n: int, rng: random.Random, balance: bool) -> list[int]:
+def _draw(ds: Any, n: int, rng: random.Random, balance: Sequence[str]) -> list[int]:
     if n >= len(ds) or not balance:
         return sorted(rng.sample(range(len(ds)), n))
-    strata = [row_stratum(r) for r in ds.select_columns([c for c in ("stage", "label", "prompt", "source_texts")
-                                                         if c in ds.column_names])]
-    return balanced_sample(strata, list(ds["stage"]), n, rng)
+    stages = list(ds["stage"])
+    rows = ds.select_columns([c for c in ("stage", "label", "prompt", "source_texts") if c in ds.column_names])
+    strata = [row_stratum(r) if st in balance else st for r, st in zip(rows, stages)]  # one stratum: as they come
+    return balanced_sample(strata, stages, n, rng)
 
 
 def _common_columns(parts: Sequence[Any]) -> list[Any]:

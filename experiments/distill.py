@@ -78,7 +78,7 @@ class DistillConfig(Strict):
     data: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"synthetic": {"config": "configs/data_gen/synthetic_oracle.yaml"}})
     mix: dict[str, float] = Field(default_factory=dict)  # name -> share of the train split (data_gen.mix); {} = all
-    mix_balance: bool = False  # data_gen.mix `balance`: subsampled sources drawn evenly across row strata
+    mix_balance: list[str] = Field(default_factory=list)  # data_gen.mix `balance`: stages drawn evenly by stratum
     sft: StageSFT = Field(default_factory=StageSFT)
     grpo: StageGRPO = Field(default_factory=StageGRPO)
     eval_split: str = "test"

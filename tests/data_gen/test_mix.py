@@ -33,6 +33,9 @@ def test_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--sources", "{a: x}", "--weights", "{b: 1}", "--output_dir", str(tmp_path)])
     assert "not listed" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(["--sources", "{a: x}", "--balance", "[graph]", "--output_dir", str(tmp_path)])
+    assert "balance takes stages" in str(e.value) and "\n" not in str(e.value)
 
 
 def _row(stage, label, owner="Maya", first="Maya"):
@@ -67,9 +70,9 @@ def test_balanced_sample_evens_strata_within_each_stage_and_keeps_stage_shares()
 def test_mix_balance_draws_the_subsampled_source_evenly(tmp_path):
     gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / "a")]))
     plain = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, output_dir=str(tmp_path / "p")))
-    bal = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, balance=True,
+    bal = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, balance=["extract"],
                         output_dir=str(tmp_path / "b")))
-    assert bal["balance"] and sum(bal["train_strata"].values()) == bal["splits"]["train"]["examples"]
+    assert bal["balance"] == ["extract"] and sum(bal["train_strata"].values()) == bal["splits"]["train"]["examples"]
 
     def spread(s):  # the largest stratum's share of its stage: lower when balanced
         ext = {k: v for k, v in s["train_strata"].items() if k.startswith("extract")}
