@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from memmgr.prompts import parse_extraction_input
 from memmgr.settings import Strict
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,12 @@ def row_stratum(row: dict[str, Any]) -> str:
     except ValueError:
         label = {}
     if stage == "extract":
-        user = next((m["content"] for m in reversed(row.get("prompt") or []) if m.get("role") == "user"), "")
-        owner = re.search(r"^Memory of: (.+)$", user, flags=re.M)
         try:
-            first = json.loads(row.get("source_texts") or "[]")[:1]
-        except ValueError:
-            first = []
-        speaker = first[0].split(":", 1)[0].strip() if first and isinstance(first[0], str) else None
-        pos = "no_owner" if not owner else ("owner_first" if speaker == owner.group(1).strip() else "owner_second")
+            inp = parse_extraction_input(row.get("prompt") or [])
+        except ValueError:  # no user message: nothing to read
+            inp = {"owner": [], "new": []}
+        first = inp["new"][0]["name"] if inp["new"] else None
+        pos = "no_owner" if not inp["owner"] else ("owner_first" if first in inp["owner"] else "owner_second")
         return f"extract:{pos}:{'facts' if (label or {}).get('facts') else 'empty'}"
     if stage == "update":
         ops = sorted({str(o.get("event")) for o in (label or {}).get("memory") or [] if isinstance(o, dict)})
@@ -165,7 +163,7 @@ def _draw(ds: Any, n: int, rng: random.Random, balance: Sequence[str]) -> list[i
     if n >= len(ds) or not balance:
         return sorted(rng.sample(range(len(ds)), n))
     stages = list(ds["stage"])
-    rows = ds.select_columns([c for c in ("stage", "label", "prompt", "source_texts") if c in ds.column_names])
+    rows = ds.select_columns([c for c in ("stage", "label", "prompt") if c in ds.column_names])
     strata = [row_stratum(r) if st in balance else st for r, st in zip(rows, stages)]  # one stratum: as they come
     return balanced_sample(strata, stages, n, rng)
 

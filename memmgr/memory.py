@@ -457,7 +457,8 @@ class Memory:
                         self.db.set_memory_text(conn, mid, r["old_memory"], text_hash(r["old_memory"]))
                     elif ev == "CONFIRM":  # the evidence it added goes; the text never changed
                         item = self.db.get(mid, include_deleted=True)
-                        kept = [s for s in (item.source_ids if item else []) if s not in set(r["source_ids"])]
+                        added = set(r["source_ids"])
+                        kept = [s for s in (item.source_ids if item else []) if s not in added]
                         self.db.set_source_ids(conn, mid, kept)
                     else:
                         self.db.mark_deleted(conn, mid, deleted=False)

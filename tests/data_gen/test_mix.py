@@ -39,9 +39,13 @@ def test_bad_weights_are_one_line_errors(tmp_path):
 
 
 def _row(stage, label, owner="Maya", first="Maya"):
-    prompt = [{"role": "system", "content": "s"}, {"role": "user", "content": f"Today\nMemory of: {owner}\n### New"}]
-    return {"stage": stage, "label": json.dumps(label), "prompt": prompt,
-            "source_texts": json.dumps([f"{first}: hi", "Leo: hello"])}
+    from memmgr.prompts import render_extraction
+    from memmgr.types import Message
+
+    second = "Leo" if first == "Maya" else "Maya"
+    new = [Message(content="hi", name=first, id="D1:1"), Message(content="hello", name=second, id="D1:2")]
+    prompt = render_extraction("", [], new, "8 May 2023", owner=[owner])
+    return {"stage": stage, "label": json.dumps(label), "prompt": prompt}
 
 
 def test_row_stratum_reads_the_owner_position_the_label_and_the_ops():
@@ -49,7 +53,7 @@ def test_row_stratum_reads_the_owner_position_the_label_and_the_ops():
     assert row_stratum(_row("extract", {"facts": []}, owner="Leo")) == "extract:owner_second:empty"
     ops = {"memory": [{"id": "0", "text": "a", "event": "NOOP"}, {"id": "1", "text": "b", "event": "ADD"}]}
     assert row_stratum(_row("update", ops)) == "update:ADD+NOOP"
-    assert row_stratum({"stage": "extract", "label": "not json", "prompt": [], "source_texts": ""}) == \
+    assert row_stratum({"stage": "extract", "label": "not json", "prompt": []}) == \
         "extract:no_owner:empty"
 
 
