@@ -29,6 +29,7 @@ class SelfConsistentBackend:
     def __init__(self, inner: Any, n: int, temperature: float = 0.7):
         self.inner, self.n, self.temperature = inner, n, temperature
         self.name = f"{inner.name}+sc{n}"
+        self.prompt_style = getattr(inner, "prompt_style", None)  # a trained teacher keeps its manager card's style
         self.agreed = self.disagreed = 0
 
     def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:

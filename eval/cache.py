@@ -46,6 +46,9 @@ class CachedBackend:
     def __init__(self, backend: Any, cache_dir: str | Path, *, salt: str = "", read: bool = True):
         self.backend = backend
         self.name = backend.name
+        # a trained student's prompt style (its manager card): Memory reads it from the backend it is given, so a
+        # wrapper that dropped it would prompt the student with Mem0's teacher prompt it never saw in training
+        self.prompt_style = getattr(backend, "prompt_style", None)
         self.model = _model_id(backend)
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)

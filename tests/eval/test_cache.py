@@ -38,3 +38,21 @@ def test_corrupt_entry_is_a_miss(tmp_path):
     entry.write_text("{not json")
     assert cached.generate(MSGS).text == "y"
     assert json.loads(entry.read_text())["text"] == "y"
+
+
+def test_cached_student_keeps_its_trained_prompt_style(tmp_path):
+    """The eval wraps every manager in the cache: a student trained on the student prompt (its manager card) must
+    still get that prompt through the wrapper, not Mem0's teacher prompt."""
+    from memmgr import Memory, MemoryConfig
+    from memmgr.prompts import EXTRACTION_SYSTEM_STUDENT, EXTRACTION_SYSTEM_TEACHER
+    from memmgr.types import Message
+
+    inner = ScriptedBackend(['{"facts": []}'])
+    inner.prompt_style = "student"
+    mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}}), manager=CachedBackend(inner, tmp_path))
+    mem.add([Message(role="user", name="Maya", content="I adopted a dog.")], user_id="maya")
+    assert inner.calls[0][0]["content"] == EXTRACTION_SYSTEM_STUDENT
+    untrained = ScriptedBackend(['{"facts": []}'])  # no card: the teacher prompt
+    Memory(MemoryConfig.load({"embedder": {"provider": "hash"}}), manager=CachedBackend(untrained, tmp_path / "u")) \
+        .add([Message(role="user", name="Maya", content="I adopted a dog.")], user_id="maya")
+    assert untrained.calls[0][0]["content"] == EXTRACTION_SYSTEM_TEACHER
