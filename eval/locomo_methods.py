@@ -41,7 +41,8 @@ class Mem0Method:
         if mcfg.store.path:  # one store per conversation so that runs never mix
             mcfg.store.path = str(Path(mcfg.store.path) / sample.sample_id)
         self.costs = {"manager_calls": 0, "manager_prompt_tokens": 0, "manager_completion_tokens": 0,
-                      "rejected_ops": 0, "memories": 0, "ingest_s": 0.0, "rejections": {}}
+                      "rejected_ops": 0, "memories": 0, "ingest_s": 0.0, "rejections": {},
+                      "prompt_styles": {}}  # calls per prompt style: a student must get the one it was trained on
         self.memory = Memory(mcfg, manager=manager, embedder=embedder, trace_hooks=[self._on_call])
         self.memory.reset()
 
@@ -53,6 +54,7 @@ class Mem0Method:
         c["manager_prompt_tokens"] += call.prompt_tokens
         c["manager_completion_tokens"] += call.completion_tokens
         c["rejected_ops"] += len(call.rejected)
+        c["prompt_styles"][call.prompt_style] = c["prompt_styles"].get(call.prompt_style, 0) + 1
         for r in call.rejected:
             c["rejections"][r.reason] = c["rejections"].get(r.reason, 0) + 1
 

@@ -72,6 +72,7 @@ def test_tiny_locomo_run_all_methods(tmp_path, data):
     assert mem0["manager_calls"] == 18
     assert mem0["manager_prompt_tokens"] > 0 and mem0["rejected_ops"] == 0
     assert mem0["memories"] == 12
+    assert mem0["costs"][0]["prompt_styles"] == {"teacher": 18}  # no manager card: Mem0's prompt, on every call
     assert mem0["search_latency_p50"] is not None and mem0["total_latency_p95"] >= mem0["total_latency_p50"]
     assert res["locomo_full_context"]["evidence_recall"] is None  # not applicable, not faked
     assert 0.0 <= res["locomo_rag"]["evidence_recall"] <= 1.0
