@@ -77,6 +77,7 @@ class EvalConfig(Strict):
     answer_max_tokens: int = 32
     judge_max_tokens: int = 16
     cache_dir: str | None = ".cache/memmgr-llm"  # None = no LLM cache
+    save_calls: bool = False  # samples_<task>_calls.jsonl: every manager call (prompt, raw output, ops, rejections)
     output_dir: str = "outputs/eval"
     plots: bool = True
 
@@ -276,7 +277,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
     t0 = time.perf_counter()
     for method in cfg.methods:
         task = f"locomo_{method}"
-        per_seed, all_records, all_costs, transfer_items = [], [], [], []
+        per_seed, all_records, all_costs, transfer_items, call_items = [], [], [], [], []
         for seed in cfg.seeds:
             _seed_everything(seed)
             records, costs = [], []
@@ -287,6 +288,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
                 if c.get("transfer"):  # its per-memory / per-observation items are samples, not results
                     transfer_items += [{"seed": seed, "conversation_id": sample.sample_id, **it}
                                        for it in c["transfer"].pop("items")]
+                call_items += [{"seed": seed, "conversation_id": sample.sample_id, **it} for it in c.pop("calls", [])]
                 if c:
                     costs.append({"conversation_id": sample.sample_id, "seed": seed, **c})
             summary = summarize(records, costs)
@@ -300,6 +302,8 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
         samples_out[task] = all_records
         if transfer_items:
             samples_out[f"{task}_transfer"] = transfer_items
+        if call_items:
+            samples_out[f"{task}_calls"] = call_items
         log.info("%s: F1 %.3f BLEU-1 %.3f J %s (n=%d)", task, results[task]["f1"] or 0, results[task]["bleu1"] or 0,
                  results[task]["j"], results[task]["n"])
     if t_emb is not None and cfg.transfer.references:

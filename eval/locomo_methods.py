@@ -43,6 +43,8 @@ class Mem0Method:
         self.costs = {"manager_calls": 0, "manager_prompt_tokens": 0, "manager_completion_tokens": 0,
                       "rejected_ops": 0, "memories": 0, "ingest_s": 0.0, "rejections": {},
                       "prompt_styles": {}}  # calls per prompt style: a student must get the one it was trained on
+        if cfg.save_calls:  # popped by run_locomo into samples_<task>_calls.jsonl
+            self.costs["calls"] = []
         self.memory = Memory(mcfg, manager=manager, embedder=embedder, trace_hooks=[self._on_call])
         self.memory.reset()
 
@@ -51,6 +53,8 @@ class Mem0Method:
             return
         c = self.costs
         c["manager_calls"] += 1
+        if "calls" in c:
+            c["calls"].append(call.model_dump(mode="json"))
         c["manager_prompt_tokens"] += call.prompt_tokens
         c["manager_completion_tokens"] += call.completion_tokens
         c["rejected_ops"] += len(call.rejected)

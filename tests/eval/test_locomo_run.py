@@ -191,3 +191,14 @@ def test_graph_variants_answer_from_relations(tmp_path, data, mode):
     assert out["results"]["locomo_mem0"]["manager_calls"] > 0
     assert out["results"]["locomo_mem0"]["relations"] >= 1  # valid relations per conversation, in the table too
     assert "relations/conv" in out["paths"]["markdown_text"]
+
+
+def test_save_calls_writes_every_manager_call(tmp_path, data):
+    out = run(tmp_path, data, judge=False, methods=["mem0"], save_calls=True)
+    calls = out["samples"]["locomo_mem0_calls"]
+    assert len(calls) == out["results"]["locomo_mem0"]["manager_calls"] == 18
+    assert {c["stage"] for c in calls} == {"extract", "update"} and all(c["prompt_style"] == "teacher" for c in calls)
+    assert all(c["conversation_id"] and c["raw_output"] for c in calls)
+    assert "calls" not in out["results"]["locomo_mem0"]["costs"][0]  # samples, not results
+    assert list((tmp_path / "out" / "t").glob("samples_locomo_mem0_calls_*.jsonl"))
+    assert "locomo_mem0_calls" not in run(tmp_path, data, judge=False, methods=["mem0"])["samples"]  # off by default
