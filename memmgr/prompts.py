@@ -15,15 +15,15 @@ from collections.abc import Sequence
 
 from memmgr.types import Message
 
-PROMPT_VERSION = "mm-2026.11-v2"  # v2: extraction names the memory's owner
+PROMPT_VERSION = "mm-2026.11-v3"  # v2: extraction names the memory's owner; v3: and marks the owner's turns
 PROMPT_STYLES = ("teacher", "student")
 
 # --------------------------------------------------------------------------------------------- extraction
 EXTRACTION_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
 fact extraction: read the NEW MESSAGES (the conversation summary and recent messages are context only) and write \
-down the facts worth remembering about the memory's owner (the "Memory of:" line): what they say about \
-themselves, their lives and the people around them. The other speakers' messages are context: keep what they \
-reveal about the owner, never facts about the other speakers themselves.
+down the facts worth remembering about the memory's owner (the "Memory of:" line; their turns are marked \
+"(owner)"): what they say about themselves, their lives and the people around them. The other speakers' messages \
+are context: keep what they reveal about the owner, never facts about the other speakers themselves.
 
 Remember: personal details (names, family, relationships, where they live, jobs, studies), preferences and dislikes, \
 plans and goals, events and experiences, health and diet, hobbies, pets and possessions, opinions that matter to them.
@@ -38,19 +38,19 @@ Rules:
 - Return only JSON: {"facts": ["...", "..."]}. Return {"facts": []} when there is nothing worth remembering.
 
 Examples (illustrations only; never return their content):
-Memory of: Sam. New messages: [A] Sam: hey, how's it going?
+Memory of: Sam. New messages: [A] Sam (owner): hey, how's it going?
 Output: {"facts": []}
-Memory of: Sam. New messages: [B] Sam: I just adopted a beagle called Pixel! [C] Lee: Cute! I have two cats myself.
+Memory of: Sam. New messages: [B] Sam (owner): I just adopted a beagle called Pixel! [C] Lee: Cute! I have two cats.
 Output: {"facts": ["Sam adopted a beagle called Pixel"]}
-Memory of: Lee. The same new messages.
+Memory of: Lee. New messages: [B] Sam: I just adopted a beagle called Pixel! [C] Lee (owner): Cute! I have two cats.
 Output: {"facts": ["Lee has two cats"]}
-Memory of: Sam. New messages: [D] Sam: Last weekend I ran my first half marathon. (today: 15 March 2022)
+Memory of: Sam. New messages: [D] Sam (owner): Last weekend I ran my first half marathon. (today: 15 March 2022)
 Output: {"facts": ["Sam ran a first half marathon on the weekend of 12-13 March 2022"]}
 """
 
-EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the memory's owner (Memory of) from the NEW MESSAGES \
-only; other speakers are context. One short sentence per fact, naming the person; resolve relative dates against \
-today's date. Output JSON: {"facts": [...]}."""
+EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the memory's owner (Memory of; turns marked (owner)) \
+from the NEW MESSAGES only; other speakers are context. One short sentence per fact, naming the person; resolve \
+relative dates against today's date. Output JSON: {"facts": [...]}."""
 
 # ------------------------------------------------------------------------------------------------- update
 UPDATE_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
@@ -149,15 +149,18 @@ _H_DATE, _H_SUMMARY, _H_RECENT, _H_NEW = "Today's date:", "### Summary", "### Re
 _H_OWNER = "Memory of:"
 _H_MEMORIES, _H_FACTS = "### Existing memories", "### New facts"
 _LINE_RE = re.compile(r"^\[(?P<id>[^\]]*)\] (?P<name>[^:]*): (?P<text>.*)$")
+OWNER_MARK = " (owner)"  # after the speaker's name on the owner's turns of an extraction prompt (prompts v3)
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def format_turn(msg: Message) -> str:
-    speaker = msg.name or msg.role
-    return f"[{msg.id or ''}] {_one_line(speaker)}: {_one_line(msg.content)}"
+def format_turn(msg: Message, owner: Sequence[str] = ()) -> str:
+    """`[id] Name: text`; `[id] Name (owner): text` when the speaker is one of `owner` (extraction prompts)."""
+    speaker = _one_line(msg.name or msg.role)
+    mark = OWNER_MARK if speaker in owner or speaker.capitalize() in owner else ""
+    return f"[{msg.id or ''}] {speaker}{mark}: {_one_line(msg.content)}"
 
 
 def _system(stage: str, style: str) -> str:
@@ -180,10 +183,12 @@ def render_extraction(
 ) -> list[dict[str, str]]:
     """P = (summary S, last m messages, m_{t-1}, m_t) as chat messages, naming the memory's owner (default: the
     user-role speakers of recent + new, `memory_owner`): without it a two-speaker pair is the same prompt in both
-    speakers' scopes, and a model cannot know whose facts to keep."""
-    recent_block = "\n".join(format_turn(m) for m in recent) or "(none)"
-    new_block = "\n".join(format_turn(m) for m in new)
+    speakers' scopes, and a model cannot know whose facts to keep. The owner's turns are also marked "(owner)" beside
+    the name (prompts v3): a 135M student matched the owner line to the turns' names poorly, naming the owner over
+    the other speaker's news or the other speaker over the owner's."""
     owner = list(owner) if owner is not None else memory_owner([*recent, *new])
+    recent_block = "\n".join(format_turn(m, owner) for m in recent) or "(none)"
+    new_block = "\n".join(format_turn(m, owner) for m in new)
     user = (
         f"{_H_DATE} {today or 'unknown'}\n{_H_OWNER} {', '.join(owner) or 'User'}\n"
         f"{_H_SUMMARY}\n{_one_line(summary) or '(none)'}\n"
@@ -273,7 +278,8 @@ def _turns(lines: Sequence[str]) -> list[dict[str, str]]:
     for line in lines:
         m = _LINE_RE.match(line)
         if m:
-            out.append({"id": m["id"], "name": m["name"], "text": m["text"]})
+            name = m["name"].removesuffix(OWNER_MARK)
+            out.append({"id": m["id"], "name": name, "text": m["text"]})
     return out
 
 

@@ -78,6 +78,11 @@ def test_extraction_prompt_names_the_memory_owner_and_parses_back():
         assert "Memory of: Jon\n" in p[1]["content"]  # from the roles of recent + new
         got = parse_extraction_input(p)
         assert got["owner"] == ["Jon"] and got["today"] == "8 May 2023" and got["new"][0]["id"] == "D1:1"
+        # the owner's turns carry the mark, the other speaker's do not; parsing gives the bare names back
+        assert "[D1:1] Jon (owner): I lost my job" in p[1]["content"] and "[D1:2] Gina: I lost" in p[1]["content"]
+        assert got["new"][0]["name"] == "Jon" and got["recent"][0]["name"] == "Gina"
+    anon = render_extraction("", [], [Message(role="user", content="hi")], "8 May 2023")
+    assert "[] user (owner): hi" in anon[1]["content"] and parse_extraction_input(anon)["new"][0]["name"] == "user"
     both = render_extraction("", [], [jon, gina], "8 May 2023", owner=["Jon", "Gina"])
     assert parse_extraction_input(both)["owner"] == ["Jon", "Gina"]
     old = [{"role": "user", "content": "Today's date: 1 May 2023\n### Summary\n(none)\n### Recent messages\n(none)\n"
