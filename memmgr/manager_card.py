@@ -73,6 +73,11 @@ def read_manager_card(*folders: str | Path | None) -> dict[str, Any] | None:
             log.warning("ignoring unreadable manager card %s: %s", path, e)
             continue
         if isinstance(card, dict) and card.get("prompt_style") in PROMPT_STYLES:
+            from memmgr.prompts import PROMPT_VERSION
+
+            if card.get("prompt_version") not in (None, PROMPT_VERSION):  # still usable: the layout differs a little
+                log.warning("manager %s was trained on prompts %s; memmgr now renders %s: retrain it (make demo) "
+                            "for the numbers the README reports", folder, card["prompt_version"], PROMPT_VERSION)
             return card
         log.warning("ignoring manager card %s: no valid prompt_style", path)
     return None

@@ -16,6 +16,16 @@ def test_card_round_trip_and_bad_cards(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert read_manager_card(tmp_path / "b") is None
     assert "unreadable" in caplog.text
+    caplog.clear()
+    (tmp_path / "c").mkdir()  # a student trained on older prompts still loads, with a warning to retrain it
+    (tmp_path / "c" / "memmgr_manager.json").write_text('{"prompt_style": "student", "prompt_version": "mm-old"}')
+    with caplog.at_level(logging.WARNING):
+        assert read_manager_card(tmp_path / "c")["prompt_style"] == "student"
+    assert "trained on prompts mm-old" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        read_manager_card(tmp_path / "a")  # written now: current prompts, no warning
+    assert not caplog.text
 
 
 def test_resolution_order_and_mismatch_warning(caplog):
