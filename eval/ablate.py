@@ -99,6 +99,12 @@ def run_ablation(config: AblationConfig | dict | str | Path, data: str | Path | 
         out = run_locomo(cfg, data, backends=backends, embedder=embedder, write=False, progress=progress)
         for task, metrics in out["results"].items():
             rows[f"{name} / {task}"] = {k: v for k, v in metrics.items() if k not in ("per_seed", "costs")}
+            styles: dict[str, int] = {}  # which prompt the manager got (a student: its manager card's)
+            for c in metrics.get("costs") or []:
+                for style, n in (c.get("prompt_styles") or {}).items():
+                    styles[style] = styles.get(style, 0) + n
+            if styles:
+                rows[f"{name} / {task}"]["manager_prompt_styles"] = styles
         samples.update({f"{name} / {task}": recs for task, recs in out["samples"].items()})
         cell_meta.append({"cell": name, "overrides": over, "backends": out["backends"], "cache": out["cache"],
                           "n_questions": out["n_questions"], "wall_s": out["wall_s"]})

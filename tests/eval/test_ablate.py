@@ -45,6 +45,7 @@ def test_run_ablation_table(tmp_path):
     assert per_fact["n_seeds"] == 2 and per_fact["f1_sd"] == 0.0
     # batched update: one update call per extraction instead of one per fact
     assert per_fact["manager_calls"] == 18 and batched["manager_calls"] == 12
+    assert batched["manager_prompt_styles"] == {"teacher": 24}  # 12 calls a seed, 2 seeds; no card: Mem0's prompt
     doc = json.loads(open(out["paths"]["results"]).read())
     assert len(doc["config"]["grid"]["memory.pipeline.update_mode"]) == 2 and len(doc["cells"]) == 2
     assert "| update_mode=batched / locomo_mem0 |" in out["paths"]["markdown_text"]
