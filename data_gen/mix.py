@@ -10,8 +10,7 @@ per source (`eval.manager --source NAME`). Output: `<output_dir>/dataset` (Datas
 
 `balance: [extract, update]` (or one of them) draws each subsampled source's rows of those stages evenly across
 strata (`row_stratum`) instead of as they come, each stage keeping its share: extraction rows by whether the scope's
-owner speaks first or second in the new messages (prompts before v4; from v4 only the owner's turns are new) and
-whether the label is empty; update rows by the ops of their
+owner speaks first or second in the new messages and whether the label is empty; update rows by the ops of their
 label. World traces are lopsided on both (the main speaker opens every pair and the friend says fewer facts, so
 "owner speaks second" is mostly an empty label; NOOP/DELETE are rare), and a student trained on them as they come
 never answers NOOP. A source taken whole (the limiting one) is unchanged. Measured in the README: balancing both
@@ -77,8 +76,7 @@ def train_counts(sizes: dict[str, int], weights: dict[str, float], cap: int | No
 
 
 def row_stratum(row: dict[str, Any]) -> str:
-    """The stratum `balance` evens out: "extract:<owner_first|owner_second|owner_only|no_owner>:<facts|empty>"
-    (owner_only: every new turn is the owner's, as in every prompt from v4 on),
+    """The stratum `balance` evens out: "extract:<owner_first|owner_second|no_owner>:<facts|empty>",
     "update:<sorted ops of the label>", or the stage (graph rows)."""
     stage = row.get("stage") or ""
     try:
@@ -90,9 +88,8 @@ def row_stratum(row: dict[str, Any]) -> str:
             inp = parse_extraction_input(row.get("prompt") or [])
         except ValueError:  # no user message: nothing to read
             inp = {"owner": [], "new": []}
-        names = [t["name"] for t in inp["new"]]
-        pos = ("no_owner" if not inp["owner"] else "owner_only" if all(n in inp["owner"] for n in names)
-               else "owner_first" if names[0] in inp["owner"] else "owner_second")
+        first = inp["new"][0]["name"] if inp["new"] else None
+        pos = "no_owner" if not inp["owner"] else ("owner_first" if first in inp["owner"] else "owner_second")
         return f"extract:{pos}:{'facts' if (label or {}).get('facts') else 'empty'}"
     if stage == "update":
         ops = sorted({str(o.get("event")) for o in (label or {}).get("memory") or [] if isinstance(o, dict)})

@@ -166,8 +166,7 @@ class Memory:
             owner = prompts.memory_owner([*recent, *new], "assistant" if scope.agent_id and not scope.user_id else "user")
             facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new,
                                         today=today, style=style, context=ctx, owner=owner)
-            if call is not None:
-                self._emit(call, calls, rejected)
+            self._emit(call, calls, rejected)
         groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
         for group in groups:
             candidates = self._candidates(group, scope)

@@ -106,12 +106,8 @@ def fact_sources(new: Sequence[Message], today: str) -> list[str]:
 def extract_facts(
     backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
     today: str, style: str, context: dict[str, Any], owner: Sequence[str] | None = None,
-) -> tuple[list[str], ManagerCall | None]:
-    """The facts of the owner's new turns, and the manager call; no call (None) when the new messages hold no turn
-    of the owner's (`prompts.owner_view`): the prompt would have nothing to extract from."""
+) -> tuple[list[str], ManagerCall]:
     owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
-    if not prompts.owner_view(recent, new, owner)[1]:
-        return [], None
     speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards

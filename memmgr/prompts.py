@@ -15,16 +15,15 @@ from collections.abc import Sequence
 
 from memmgr.types import Message
 
-PROMPT_VERSION = "mm-2026.11-v4"  # v2: names the owner; v3: marks the owner's turns; v4: new = the owner's turns
+PROMPT_VERSION = "mm-2026.11-v3"  # v2: extraction names the memory's owner; v3: and marks the owner's turns
 PROMPT_STYLES = ("teacher", "student")
 
 # --------------------------------------------------------------------------------------------- extraction
 EXTRACTION_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
-fact extraction: read the NEW MESSAGES (the turns of the memory's owner, the "Memory of:" line; the conversation \
-summary and recent messages are context only) and write down the facts worth remembering about the owner: what \
-they say about themselves, their lives and the people around them. The other speakers' turns are among the recent \
-messages (marked turns there, "(owner)", are the owner's earlier ones): use them to understand what the owner \
-answers, never to remember facts about the other speakers themselves.
+fact extraction: read the NEW MESSAGES (the conversation summary and recent messages are context only) and write \
+down the facts worth remembering about the memory's owner (the "Memory of:" line; their turns are marked \
+"(owner)"): what they say about themselves, their lives and the people around them. The other speakers' messages \
+are context: keep what they reveal about the owner, never facts about the other speakers themselves.
 
 Remember: personal details (names, family, relationships, where they live, jobs, studies), preferences and dislikes, \
 plans and goals, events and experiences, health and diet, hobbies, pets and possessions, opinions that matter to them.
@@ -41,21 +40,17 @@ Rules:
 Examples (illustrations only; never return their content):
 Memory of: Sam. New messages: [A] Sam (owner): hey, how's it going?
 Output: {"facts": []}
-Memory of: Sam. New messages: [B] Sam (owner): I just adopted a beagle called Pixel!
+Memory of: Sam. New messages: [B] Sam (owner): I just adopted a beagle called Pixel! [C] Lee: Cute! I have two cats.
 Output: {"facts": ["Sam adopted a beagle called Pixel"]}
-Memory of: Lee. Recent messages: [B] Sam: I just adopted a beagle called Pixel! New messages: [C] Lee (owner): Cute! \
-I have two cats.
+Memory of: Lee. New messages: [B] Sam: I just adopted a beagle called Pixel! [C] Lee (owner): Cute! I have two cats.
 Output: {"facts": ["Lee has two cats"]}
-Memory of: Lee. Recent messages: [E] Sam: Did you finish the Leeds marathon? New messages: [F] Lee (owner): Yes, in \
-four hours!
-Output: {"facts": ["Lee finished the Leeds marathon in four hours"]}
 Memory of: Sam. New messages: [D] Sam (owner): Last weekend I ran my first half marathon. (today: 15 March 2022)
 Output: {"facts": ["Sam ran a first half marathon on the weekend of 12-13 March 2022"]}
 """
 
-EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the memory's owner (Memory of) from the NEW MESSAGES, \
-the owner's own turns; summary and recent messages are context. One short sentence per fact, naming the person; \
-resolve relative dates against today's date. Output JSON: {"facts": [...]}."""
+EXTRACTION_SYSTEM_STUDENT = """Extract memorable facts about the memory's owner (Memory of; turns marked (owner)) \
+from the NEW MESSAGES only; other speakers are context. One short sentence per fact, naming the person; resolve \
+relative dates against today's date. Output JSON: {"facts": [...]}."""
 
 # ------------------------------------------------------------------------------------------------- update
 UPDATE_SYSTEM_TEACHER = """You maintain the long-term memory of a conversational assistant. Your job in this step is \
@@ -161,35 +156,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def is_owner_turn(msg: Message, owner: Sequence[str]) -> bool:
-    """Whether `msg` is spoken by one of `owner` (the name as rendered, or capitalised: a CLI's "user" is "User")."""
-    speaker = _one_line(msg.name or msg.role)
-    return speaker in owner or speaker.capitalize() in owner
-
-
 def format_turn(msg: Message, owner: Sequence[str] = ()) -> str:
     """`[id] Name: text`; `[id] Name (owner): text` when the speaker is one of `owner` (extraction prompts)."""
-    mark = OWNER_MARK if is_owner_turn(msg, owner) else ""
-    return f"[{msg.id or ''}] {_one_line(msg.name or msg.role)}{mark}: {_one_line(msg.content)}"
-
-
-def owner_view(
-    recent: Sequence[Message], new: Sequence[Message], owner: Sequence[str]
-) -> tuple[list[Message], list[Message]]:
-    """(context, the owner's new turns): what an extraction prompt shows as recent and as NEW MESSAGES (prompts v4).
-    Only the owner's turns are new; the other speakers' new turns before the owner's last one join the context (a
-    question the owner answers), later ones reach the next call as recent messages. Why: with both speakers' turns
-    new, a 135M student extracted as often from a pair where only the other speaker said something memorable (0.68)
-    as from one where the owner did (0.66) on conv-30, prompts v3; LOCOMO's annotators drew 98% of a speaker's
-    observations from that speaker's own turns. When no turn of recent + new is the owner's (names that match no
-    speaker), every new turn stays new, as before v4. An empty second item: nothing new from the owner."""
-    if not any(is_owner_turn(m, owner) for m in [*recent, *new]):
-        return list(recent), list(new)
-    mine = [i for i, m in enumerate(new) if is_owner_turn(m, owner)]
-    if not mine:
-        return list(recent), []
-    before = [m for i, m in enumerate(new) if i < mine[-1] and i not in mine]
-    return [*recent, *before], [new[i] for i in mine]
+    speaker = _one_line(msg.name or msg.role)
+    mark = OWNER_MARK if speaker in owner or speaker.capitalize() in owner else ""
+    return f"[{msg.id or ''}] {speaker}{mark}: {_one_line(msg.content)}"
 
 
 def _system(stage: str, style: str) -> str:
@@ -212,10 +183,10 @@ def render_extraction(
 ) -> list[dict[str, str]]:
     """P = (summary S, last m messages, m_{t-1}, m_t) as chat messages, naming the memory's owner (default: the
     user-role speakers of recent + new, `memory_owner`): without it a two-speaker pair is the same prompt in both
-    speakers' scopes, and a model cannot know whose facts to keep. The owner's turns are marked "(owner)" beside the
-    name (v3), and only they are NEW MESSAGES; the other speakers' new turns are context (`owner_view`, v4)."""
+    speakers' scopes, and a model cannot know whose facts to keep. The owner's turns are also marked "(owner)" beside
+    the name (prompts v3): a 135M student matched the owner line to the turns' names poorly, naming the owner over
+    the other speaker's news or the other speaker over the owner's."""
     owner = list(owner) if owner is not None else memory_owner([*recent, *new])
-    recent, new = owner_view(recent, new, owner)
     recent_block = "\n".join(format_turn(m, owner) for m in recent) or "(none)"
     new_block = "\n".join(format_turn(m, owner) for m in new)
     user = (

@@ -21,7 +21,7 @@ class ScriptedBackend:
     @classmethod
     def from_config(cls, cfg):
         """`backend: tests.helpers:ScriptedBackend` in a MemoryConfig: model "echo" = echo_manager."""
-        scripts = {"echo": echo_manager, "echo-twice": echo_twice_manager, "echo-graph": graph_echo_manager}
+        scripts = {"echo": echo_manager, "echo-graph": graph_echo_manager}
         return cls(scripts.get(cfg.model) or [cfg.extra.get("response", "{}")], name=cfg.model)
 
     def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
@@ -36,9 +36,8 @@ class ScriptedBackend:
 
 
 def echo_manager(messages: list[dict[str, str]]) -> str:
-    """A well-behaved toy manager: every new turn becomes a fact ("Maya said ..."; from prompts v4 the new turns are
-    the owner's, so "Bot told Maya ..." comes only from a prompt whose owner names no speaker); every fact is ADDed
-    unless already shown."""
+    """A well-behaved toy manager: every new turn becomes a fact ("Maya said ...", the other speaker's as said to
+    the memory's owner: "Bot told Maya ..."); every fact is ADDed unless already shown."""
     if stage_of(messages) == "extract":
         inp = parse_extraction_input(messages)
         owner = ", ".join(inp["owner"])
@@ -57,14 +56,6 @@ def echo_manager(messages: list[dict[str, str]]) -> str:
         else:
             ops.append({"id": "new", "text": fact, "event": "ADD"})
     return json.dumps({"memory": ops})
-
-
-def echo_twice_manager(messages: list[dict[str, str]]) -> str:
-    """The echo manager with two facts per new turn (the second "... (again)"): per-fact vs batched updates differ."""
-    if stage_of(messages) == "extract":
-        facts = json.loads(echo_manager(messages))["facts"]
-        return json.dumps({"facts": [g for f in facts for g in (f, f + " (again)")]})
-    return echo_manager(messages)
 
 
 _LIVES = re.compile(r"\bI (?:live|moved) (?:in|to) ([A-Z]\w+)")

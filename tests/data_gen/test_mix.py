@@ -48,17 +48,9 @@ def _row(stage, label, owner="Maya", first="Maya"):
     return {"stage": stage, "label": json.dumps(label), "prompt": prompt}
 
 
-def _v3_row(owner):  # a recorded prompt from before v4: both speakers' turns new, the owner's marked
-    text = ("Today's date: 8 May 2023\nMemory of: " + owner + "\n### Summary\n(none)\n### Recent messages\n(none)\n"
-            "### New messages\n[D1:1] Maya: hi\n[D1:2] Leo: hello")
-    return {"stage": "extract", "label": json.dumps({"facts": []}), "prompt": [{"role": "user", "content": text}]}
-
-
 def test_row_stratum_reads_the_owner_position_the_label_and_the_ops():
-    assert row_stratum(_row("extract", {"facts": ["Maya moved"]})) == "extract:owner_only:facts"
-    assert row_stratum(_row("extract", {"facts": []}, owner="Leo")) == "extract:owner_only:empty"
-    assert row_stratum(_v3_row("Maya")) == "extract:owner_first:empty"
-    assert row_stratum(_v3_row("Leo")) == "extract:owner_second:empty"
+    assert row_stratum(_row("extract", {"facts": ["Maya moved"]})) == "extract:owner_first:facts"
+    assert row_stratum(_row("extract", {"facts": []}, owner="Leo")) == "extract:owner_second:empty"
     ops = {"memory": [{"id": "0", "text": "a", "event": "NOOP"}, {"id": "1", "text": "b", "event": "ADD"}]}
     assert row_stratum(_row("update", ops)) == "update:ADD+NOOP"
     assert row_stratum({"stage": "extract", "label": "not json", "prompt": []}) == \

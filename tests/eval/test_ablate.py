@@ -34,7 +34,7 @@ def test_run_ablation_table(tmp_path):
     cfg = {
         "name": "t", "output_dir": str(tmp_path / "abl"), "seeds": [0, 1],
         "base": {"methods": ["mem0"], "split": "validation", "cache_dir": str(tmp_path / "cache"),
-                 "memory": {"manager": {"backend": "tests.helpers:ScriptedBackend", "model": "echo-twice"},
+                 "memory": {"manager": {"backend": "tests.helpers:ScriptedBackend", "model": "echo"},
                             "embedder": {"provider": "hash"}}},
         "grid": {"memory.pipeline.update_mode": ["per_fact", "batched"]},
     }
@@ -43,7 +43,7 @@ def test_run_ablation_table(tmp_path):
     assert set(out["results"]) == {"update_mode=per_fact / locomo_mem0", "update_mode=batched / locomo_mem0"}
     per_fact, batched = (out["results"][f"update_mode={m} / locomo_mem0"] for m in ("per_fact", "batched"))
     assert per_fact["n_seeds"] == 2 and per_fact["f1_sd"] == 0.0
-    # batched update: one update call per extraction instead of one per fact (two facts per owner turn here)
+    # batched update: one update call per extraction instead of one per fact
     assert per_fact["manager_calls"] == 18 and batched["manager_calls"] == 12
     assert batched["manager_prompt_styles"] == {"teacher": 24}  # 12 calls a seed, 2 seeds; no card: Mem0's prompt
     doc = json.loads(open(out["paths"]["results"]).read())

@@ -183,19 +183,19 @@ def test_run_reports_transfer_rows_and_columns(tmp_path, obs_data):
     res = out["results"]
     assert list(res) == ["locomo_mem0", "locomo_rag", "transfer_store_every_turn", "transfer_rag_chunks"]
     mem0, turns, chunks = res["locomo_mem0"], res["transfer_store_every_turn"], res["transfer_rag_chunks"]
-    # the echo manager stores every turn ("<name> said <text>") in its speaker's scope (the owner's turns are the new
-    # ones, prompts v4), with its dia_id
-    assert mem0["evidence_coverage"] == 1.0 and mem0["memories"] == 6
+    # the echo manager stores every turn ("<name> said <text>", the other speaker's "<name> told <owner> <text>") in
+    # both speakers' scopes, with its dia_id
+    assert mem0["evidence_coverage"] == 1.0 and mem0["memories"] == 12
     assert turns["evidence_coverage"] == 1.0 and turns["memories"] == 6 and turns["manager_prompt_tokens"] == 0
     assert chunks["evidence_coverage"] == 1.0 and chunks["n_observations"] == 6
     for r in (mem0, turns, chunks):
         assert 0.0 <= r["observation_recall"] <= 1.0 and 0.0 <= r["memory_match_rate"] <= 1.0
     assert "observation_recall" not in res["locomo_rag"]  # the RAG method's chunks are the reference row
     [conv] = mem0["costs"]
-    assert conv["transfer"]["observations"] == 6 and conv["transfer"]["memories"] == 6
+    assert conv["transfer"]["observations"] == 6 and conv["transfer"]["memories"] == 12
     assert "items" not in conv["transfer"]  # they are samples: one line per memory and per observation
     items = out["samples"]["locomo_mem0_transfer"]
-    assert len(items) == 6 + 6 and {i["conversation_id"] for i in items} == {"conv-30"}
+    assert len(items) == 12 + 6 and {i["conversation_id"] for i in items} == {"conv-30"}
     assert len(out["samples"]["transfer_store_every_turn"]) == 6 + 6
     assert turns["per_conversation"][0]["conversation_id"] == "conv-30"
     doc = json.loads(open(out["paths"]["results"]).read())

@@ -108,7 +108,7 @@ def test_add_accepts_str_dict_and_list(mem):
     assert [r["event"] for r in mem.add("I like tea.", user_id="a")["results"]] == ["ADD"]
     assert [r["event"] for r in mem.add({"role": "user", "content": "I run marathons."}, user_id="a")["results"]] \
         == ["ADD"]
-    assert len(mem.add(pair("I have a dog.", "Cute."), user_id="a")["results"]) == 1  # the reply is context
+    assert len(mem.add(pair("I have a dog.", "Cute."), user_id="a")["results"]) == 2
     with pytest.raises(ValueError, match="custom prompt"):
         mem.add("hi", user_id="a", prompt="Extract everything")
     with pytest.raises(ValueError, match="procedural"):

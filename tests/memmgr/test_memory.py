@@ -214,7 +214,7 @@ def test_trace_hook_records_calls(make_memory):
     mem.trace_hooks.append(lambda c: 1 / 0)  # a broken hook must not break add()
     mem.add(pair("I like tea.", "Nice."), user_id="maya", timestamp=TS, trace_context={"pair_id": "p1"})
     stages = [c.stage for c in calls]
-    assert stages[0] == "extract" and stages.count("update") == 1
+    assert stages[0] == "extract" and stages.count("update") == 2
     c = calls[1]
     assert c.raw_output and c.messages[0]["role"] == "system" and c.applied
     assert c.context["pair_id"] == "p1" and c.context["shown"] == [] and c.prompt_version
@@ -232,8 +232,7 @@ def test_summary_refresh_every_k(make_memory):
 
 def test_batched_update_mode_makes_one_call(make_memory):
     mem = make_memory(echo_manager, pipeline={"update_mode": "batched"})
-    two = [{"role": "user", "content": t, "name": "Maya"} for t in ("I like tea.", "I like coffee.")]
-    r = mem.add(two, user_id="maya", timestamp=TS)
+    r = mem.add(pair("I like tea.", "I like coffee."), user_id="maya", timestamp=TS)
     assert r["calls"] == 2 and len(r["results"]) == 2
 
 

@@ -88,30 +88,3 @@ def test_extraction_prompt_names_the_memory_owner_and_parses_back():
     old = [{"role": "user", "content": "Today's date: 1 May 2023\n### Summary\n(none)\n### Recent messages\n(none)\n"
             "### New messages\n[1] Sam: hi"}]
     assert parse_extraction_input(old)["owner"] == []  # prompts v1 had no owner line
-
-
-def test_only_the_owners_turns_are_new_the_other_speakers_are_context():
-    from memmgr.config import MemoryConfig
-    from memmgr.pipeline import extract_facts
-    from memmgr.prompts import owner_view, parse_extraction_input, render_extraction
-    from memmgr.types import Message
-    from tests.helpers import ScriptedBackend
-
-    q = Message(role="assistant", name="Gina", content="Did you go to Paris?", id="D1:1")
-    a = Message(role="user", name="Jon", content="Yes, last week!", id="D1:2")
-    r = Message(role="assistant", name="Gina", content="Wow.", id="D1:3")
-    old = Message(role="user", name="Jon", content="I plan a trip.", id="D0:9")
-    # the question before the owner's answer is context; the reply after it waits for the next call's recent messages
-    assert owner_view([old], [q, a, r], ["Jon"]) == ([old, q], [a])
-    assert owner_view([old], [q], ["Jon"]) == ([old], [])  # nothing new from the owner
-    assert owner_view([], [q, a], ["Sam"]) == ([], [q, a])  # an owner who is no speaker: every turn stays new
-    got = parse_extraction_input(render_extraction("", [old], [q, a, r], "8 May 2023", "student", owner=["Jon"]))
-    assert [t["id"] for t in got["new"]] == ["D1:2"] and [t["id"] for t in got["recent"]] == ["D0:9", "D1:1"]
-    # no owner turn in the new messages: no extraction call, no facts
-    backend = ScriptedBackend(['{"facts": ["Jon went to Paris"]}'])
-    facts, call = extract_facts(backend, MemoryConfig.load({}), summary="", recent=[old], new=[q], today="",
-                                style="student", context={}, owner=["Jon"])
-    assert facts == [] and call is None and backend.calls == []
-    facts, call = extract_facts(backend, MemoryConfig.load({}), summary="", recent=[old], new=[q, a], today="8 May 2023",
-                                style="student", context={}, owner=["Jon"])
-    assert facts == ["Jon went to Paris"] and len(backend.calls) == 1  # grounded in the question + the answer

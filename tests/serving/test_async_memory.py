@@ -24,13 +24,11 @@ PAIRS = 4
 
 
 def conversation(user: str, n: int = PAIRS) -> list[list[dict]]:
-    """n exchanges of one user: two turns of the user's, each naming a distinct thing, and the bot's reply; the echo
-    manager ADDs one memory per user turn (the bot's is context: only the owner's turns are new, prompts v4)."""
+    """n message pairs of one user; every turn names a distinct thing, so the echo manager ADDs one memory each."""
     who = user.capitalize()
-    return [[{"role": "user", "content": f"I bought item {k} of {user} today", "name": who, "id": f"{user}:{3 * k}"},
-             {"role": "user", "content": f"I also fixed thing number {k}", "name": who, "id": f"{user}:{3 * k + 1}"},
-             {"role": "assistant", "content": f"Nice, {who}!", "name": "Bot", "id": f"{user}:{3 * k + 2}"}]
-            for k in range(n)]
+    return [[{"role": "user", "content": f"I bought item {k} of {user} today", "name": who, "id": f"{user}:{2 * k}"},
+             {"role": "assistant", "content": f"Nice, {who} got thing number {k}", "name": "Bot",
+              "id": f"{user}:{2 * k + 1}"}] for k in range(n)]
 
 
 class SlowEcho:
@@ -93,7 +91,7 @@ def test_concurrent_adds_match_sequential_and_keep_order():
     assert len(results) == len(USERS) * PAIRS and all(r["results"] for r in results)
     assert backend.max_in_flight > 1  # users really overlapped
     for u in USERS:  # each user's adds reached the manager in call order
-        assert backend.extract_order[u] == [f"{u}:{3 * k}" for k in range(PAIRS)]
+        assert backend.extract_order[u] == [f"{u}:{2 * k}" for k in range(PAIRS)]
 
     seq = Memory(MemoryConfig.load(CFG), manager=ScriptedBackend(echo_manager))
     for u in USERS:
@@ -167,7 +165,7 @@ class FailingOnce:
 
 @pytest.mark.parametrize("rollback", [True, False])
 def test_failed_add_leaves_no_partial_memories(rollback):
-    backend = FailingOnce(fail_at_update=4)  # add 2's second fact (each exchange gives two facts)
+    backend = FailingOnce(fail_at_update=4)  # add 2's second fact (each pair gives two facts)
     amem = AsyncMemory(MemoryConfig.load(CFG), manager=backend, rollback_on_error=rollback)
     pairs = conversation("maya", 3)
 
