@@ -22,7 +22,7 @@ $(VLLM_VENV)/.installed: pyproject.toml scripts/setup_vllm.sh
 
 setup-vllm: $(VLLM_VENV)/.installed  ## .venv-vllm (2-core CPU: ~1.5-2.5 min, 3.5 GB)
 
-demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: 21.5-26.5 min incl. setup)
+demo: setup  ## traces -> LoRA SFT of SmolLM2-135M -> base vs fine-tuned eval -> report (2-core CPU: 26-30 min incl. setup)
 	$(PY) -m experiments.distill --config configs/main/smollm2_cpu.yaml
 
 demo-quick: setup  ## the same code path with small sizes (2-core CPU: ~5-6.5 min after setup)
