@@ -8,6 +8,10 @@ is taken (the limiting source whole, the others subsampled, seeded), so no row r
 are concatenated whole. Every row gets a `mix_source` column naming its source, so evaluations can be broken down
 per source (`eval.manager --source NAME`). Output: `<output_dir>/dataset` (DatasetDict), per-split JSONL, stats.json.
 
+`stages: {locomo: [extract]}` keeps only those stages of a source's *train* rows before the shares are taken (held-out
+splits stay whole): e.g. real-dialogue extraction rows at a high weight without conv-26's update rows, whose labels
+are all ADD (LOCOMO's observations rarely restate each other; docs/real_dialogue.md).
+
 `balance: [extract, update]` (or one of them) draws each subsampled source's rows of those stages evenly across
 strata (`row_stratum`) instead of as they come, each stage keeping its share: extraction rows by whether the scope's
 owner speaks first or second in the new messages and whether the label is empty; update rows by the ops of their
@@ -42,12 +46,18 @@ class MixConfig(Strict):
     seed: int = 0
     max_train: int | None = None  # cap on the mixed train split (shares kept)
     balance: list[str] = Field(default_factory=list)  # stages whose subsampled rows are drawn evenly across strata
+    stages: dict[str, list[str]] = Field(default_factory=dict)  # name -> the only stages kept of its train rows
 
     @model_validator(mode="after")
     def _check(self) -> MixConfig:
         unknown = set(self.weights) - set(self.sources)
         if unknown:
             raise ValueError(f"weights name sources that are not listed: {sorted(unknown)}")
+        unknown = set(self.stages) - set(self.sources)
+        if unknown:
+            raise ValueError(f"stages name sources that are not listed: {sorted(unknown)}")
+        if any(not v for v in self.stages.values()):
+            raise ValueError("stages: each listed source keeps at least one stage")
         if set(self.balance) - {"extract", "update"}:
             raise ValueError(f"balance takes stages extract / update, got {self.balance}")
         if any(w < 0 for w in self.weights.values()) or (self.weights and not sum(self.weights.values())):
@@ -134,6 +144,10 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     loaded = {name: load_traces(_dataset_path(p)) for name, p in cfg.sources.items()}
     tagged = {name: DatasetDict({s: d.add_column("mix_source", [name] * len(d)) for s, d in dd.items()})
               for name, dd in loaded.items()}
+    for name, keep in cfg.stages.items():
+        if "train" in tagged[name]:
+            train = tagged[name]["train"]
+            tagged[name]["train"] = train.select([i for i, st in enumerate(train["stage"]) if st in keep])
     sizes = {name: len(dd["train"]) if "train" in dd else 0 for name, dd in tagged.items()}
     counts = train_counts(sizes, cfg.weights, cfg.max_train)
     out: dict[str, Any] = {}
@@ -150,7 +164,8 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     dd.save_to_disk(str(dest / "dataset"))
     for split, d in dd.items():
         d.to_json(str(dest / f"{split}.jsonl"), lines=True, force_ascii=False)
-    stats = {"sources": cfg.sources, "weights": cfg.weights, "balance": cfg.balance, "train_rows": counts,
+    stats = {"sources": cfg.sources, "weights": cfg.weights, "stages": cfg.stages, "balance": cfg.balance,
+             "train_rows": counts,
              "splits": {s: {"examples": len(d), "by_source": _by_source(d)} for s, d in dd.items()}}
     if "train" in dd:  # what the student will see: rows per stratum (see `balance`)
         stats["train_strata"] = dict(sorted(Counter(row_stratum(r) for r in dd["train"]).items()))

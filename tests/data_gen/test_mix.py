@@ -29,6 +29,20 @@ def test_mix_two_sources(tmp_path):
     assert len(rows) == stats["splits"]["train"]["examples"] and {"prompt", "label", "mix_source"} <= set(rows[0])
 
 
+def test_mix_stages_keeps_only_the_named_stages_of_a_sources_train_rows(tmp_path):
+    for name, seed in (("a", 0), ("b", 1)):
+        gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / name),
+                                                                   "--seed", str(seed)]))
+    stats = mix(MixConfig(sources={"a": str(tmp_path / "a"), "b": str(tmp_path / "b")}, stages={"b": ["extract"]},
+                          output_dir=str(tmp_path / "mix")))
+    rows = [json.loads(x) for x in (tmp_path / "mix" / "train.jsonl").read_text().splitlines()]
+    by = {(r["mix_source"], r["stage"]) for r in rows}
+    assert ("b", "extract") in by and ("b", "update") not in by and ("a", "update") in by
+    test_rows = [json.loads(x) for x in (tmp_path / "mix" / "test.jsonl").read_text().splitlines()]
+    assert ("b", "update") in {(r["mix_source"], r["stage"]) for r in test_rows}  # held-out splits stay whole
+    assert stats["stages"] == {"b": ["extract"]}
+
+
 def test_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--sources", "{a: x}", "--weights", "{b: 1}", "--output_dir", str(tmp_path)])
@@ -36,6 +50,9 @@ def test_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--sources", "{a: x}", "--balance", "[graph]", "--output_dir", str(tmp_path)])
     assert "balance takes stages" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(["--sources", "{a: x}", "--stages", "{b: [extract]}", "--output_dir", str(tmp_path)])
+    assert "stages name sources" in str(e.value) and "\n" not in str(e.value)
 
 
 def _row(stage, label, owner="Maya", first="Maya"):
