@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from data_gen.traces import GRAPH_STAGES, STAGES, load_traces
 from memmgr.prompts import parse_extraction_input
 from memmgr.settings import Strict
 
@@ -58,7 +59,10 @@ class MixConfig(Strict):
             raise ValueError(f"stages name sources that are not listed: {sorted(unknown)}")
         if any(not v for v in self.stages.values()):
             raise ValueError("stages: each listed source keeps at least one stage")
-        if set(self.balance) - {"extract", "update"}:
+        typos = {st for v in self.stages.values() for st in v} - set(STAGES + GRAPH_STAGES)
+        if typos:  # a misspelt stage would empty the source, and with it the whole train split, silently
+            raise ValueError(f"stages takes {', '.join(STAGES + GRAPH_STAGES)}, got {sorted(typos)}")
+        if set(self.balance) - set(STAGES):
             raise ValueError(f"balance takes stages extract / update, got {self.balance}")
         if any(w < 0 for w in self.weights.values()) or (self.weights and not sum(self.weights.values())):
             raise ValueError("weights must be non-negative with a positive sum")
@@ -137,8 +141,6 @@ def balanced_sample(strata: Sequence[str], stages: Sequence[str], n: int, rng: r
 
 def mix(cfg: MixConfig) -> dict[str, Any]:
     from datasets import DatasetDict, concatenate_datasets
-
-    from data_gen.traces import load_traces
 
     rng = random.Random(cfg.seed)
     loaded = {name: load_traces(_dataset_path(p)) for name, p in cfg.sources.items()}

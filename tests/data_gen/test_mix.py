@@ -53,6 +53,9 @@ def test_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--sources", "{a: x}", "--stages", "{b: [extract]}", "--output_dir", str(tmp_path)])
     assert "stages name sources" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(["--sources", "{a: x}", "--stages", "{a: [extrct]}", "--output_dir", str(tmp_path)])
+    assert "stages takes extract" in str(e.value) and "\n" not in str(e.value)
 
 
 def _row(stage, label, owner="Maya", first="Maya"):
