@@ -16,11 +16,18 @@ def test_train_counts_keep_shares_and_the_limiting_source_whole():
     assert sum(train_counts({"a": 100, "b": 100}, {"a": 1, "b": 1}, cap=50).values()) == 50
 
 
-def test_mix_two_sources(tmp_path):
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory):
+    """Two tiny trace datasets (seeds 0 and 1), generated once for the module: {name: folder}."""
+    root = tmp_path_factory.mktemp("sources")
     for name, seed in (("a", 0), ("b", 1)):
-        gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / name),
+        gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(root / name),
                                                                    "--seed", str(seed)]))
-    stats = mix(MixConfig(sources={"a": str(tmp_path / "a"), "b": str(tmp_path / "b")}, weights={"a": 3, "b": 1},
+    return {"a": str(root / "a"), "b": str(root / "b")}
+
+
+def test_mix_two_sources(tmp_path, two_sources):
+    stats = mix(MixConfig(sources=two_sources, weights={"a": 3, "b": 1},
                           output_dir=str(tmp_path / "mix")))
     by = stats["splits"]["train"]["by_source"]
     assert by["a"] == 3 * by["b"] or abs(by["a"] - 3 * by["b"]) <= 3
@@ -29,12 +36,8 @@ def test_mix_two_sources(tmp_path):
     assert len(rows) == stats["splits"]["train"]["examples"] and {"prompt", "label", "mix_source"} <= set(rows[0])
 
 
-def test_mix_stages_keeps_only_the_named_stages_of_a_sources_train_rows(tmp_path):
-    for name, seed in (("a", 0), ("b", 1)):
-        gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / name),
-                                                                   "--seed", str(seed)]))
-    stats = mix(MixConfig(sources={"a": str(tmp_path / "a"), "b": str(tmp_path / "b")}, stages={"b": ["extract"]},
-                          output_dir=str(tmp_path / "mix")))
+def test_mix_stages_keeps_only_the_named_stages_of_a_sources_train_rows(tmp_path, two_sources):
+    stats = mix(MixConfig(sources=two_sources, stages={"b": ["extract"]}, output_dir=str(tmp_path / "mix")))
     rows = [json.loads(x) for x in (tmp_path / "mix" / "train.jsonl").read_text().splitlines()]
     by = {(r["mix_source"], r["stage"]) for r in rows}
     assert ("b", "extract") in by and ("b", "update") not in by and ("a", "update") in by
@@ -91,10 +94,9 @@ def test_balanced_sample_evens_strata_within_each_stage_and_keeps_stage_shares()
     assert {got["u:noop"], got["u:add"]} == {16, 17}  # equal parts (to one row) when both have enough
 
 
-def test_mix_balance_draws_the_subsampled_source_evenly(tmp_path):
-    gen.generate(gen.load_config("configs/data_gen/tiny.yaml", ["--output_dir", str(tmp_path / "a")]))
-    plain = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, output_dir=str(tmp_path / "p")))
-    bal = mix(MixConfig(sources={"a": str(tmp_path / "a")}, max_train=40, balance=["extract"],
+def test_mix_balance_draws_the_subsampled_source_evenly(tmp_path, two_sources):
+    plain = mix(MixConfig(sources={"a": two_sources["a"]}, max_train=40, output_dir=str(tmp_path / "p")))
+    bal = mix(MixConfig(sources={"a": two_sources["a"]}, max_train=40, balance=["extract"],
                         output_dir=str(tmp_path / "b")))
     assert bal["balance"] == ["extract"] and sum(bal["train_strata"].values()) == bal["splits"]["train"]["examples"]
 
