@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memmgr.qa_metrics import mean, mean_sd, percentile
+from memmgr.qa_metrics import mean, mean_sd, percentile, stderr
 
 # metric name -> higher is better (lm-eval-harness style); cost and latency columns are lower-is-better
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -26,16 +26,17 @@ QUALITY = ("f1", "bleu1", "j", "evidence_recall")
 
 
 def quality_metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean F1 / BLEU-1 / J / evidence recall; J and recall are None when no record has them (skipped, not 0)."""
-    judged = [r["judge"] for r in records if r.get("judge") is not None]
-    return {
-        "n": len(records),
-        "f1": mean(r["f1"] for r in records),
-        "bleu1": mean(r["bleu1"] for r in records),
-        "j": mean(float(v) for v in judged) if judged else None,
-        "n_judged": len(judged),
-        "evidence_recall": mean(r.get("evidence_recall") for r in records),
-    }
+    """Mean F1 / BLEU-1 / J / evidence recall, each with `<metric>_stderr` over the questions (what a difference
+    between two rows must exceed to mean anything: ~0.015 F1 at n = 81); J and recall are None when no record has
+    them (skipped, not 0)."""
+    judged = [float(r["judge"]) for r in records if r.get("judge") is not None]
+    values = {"f1": [r["f1"] for r in records], "bleu1": [r["bleu1"] for r in records], "j": judged,
+              "evidence_recall": [r.get("evidence_recall") for r in records]}
+    out: dict[str, Any] = {"n": len(records), "n_judged": len(judged)}
+    for key, xs in values.items():
+        out[key] = mean(xs)
+        out[f"{key}_stderr"] = stderr(xs)
+    return out
 
 
 def summarize(records: Sequence[dict[str, Any]], costs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def combine_seeds(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for k in keys:
         m, sd = mean_sd(s.get(k) for s in per_seed)
         out[k] = m
-        if k not in ("n", "n_judged"):
+        if k not in ("n", "n_judged") and not k.endswith("_stderr"):  # a stderr's mean over seeds is enough
             out[f"{k}_sd"] = sd
     cats = sorted({c for s in per_seed for c in s.get("per_category", {})})
     out["per_category"] = {}

@@ -55,9 +55,10 @@ def fmt(metrics: dict[str, Any], key: str, pattern: str) -> str:
     v = metrics.get(key)
     if v is None:
         return "-"
-    sd = metrics.get(f"{key}_sd")
     text = pattern.format(v)
-    return f"{text} ± {pattern.format(sd)}" if sd and metrics.get("n_seeds", 1) > 1 else text
+    # several seeds: ± the sd over seeds; one seed: ± the standard error over questions (QA metrics only)
+    spread = metrics.get(f"{key}_sd") if metrics.get("n_seeds", 1) > 1 else metrics.get(f"{key}_stderr")
+    return f"{text} ± {pattern.format(spread)}" if spread else text
 
 
 def markdown_table(results: dict[str, dict[str, Any]], columns: Sequence[tuple[str, str, str]] = COLUMNS) -> str:
@@ -65,6 +66,8 @@ def markdown_table(results: dict[str, dict[str, Any]], columns: Sequence[tuple[s
     lines = ["| task | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---|" * len(cols)]
     for task, r in results.items():
         lines.append(f"| {task} | " + " | ".join(fmt(r, key, pat) for _, key, pat in cols) + " |")
+    if any(r.get("n_seeds", 1) > 1 or r.get("f1_stderr") for r in results.values()):
+        lines += ["", "± : the sd over seeds where a row has several, else the standard error over its questions."]
     cats = sorted({c for r in results.values() for c in r.get("per_category", {})})
     if cats:
         lines += ["", "Per category (F1 / J, n):", "", "| task | " + " | ".join(cats) + " |",

@@ -149,6 +149,14 @@ def mean_sd(values: Iterable[float | None]) -> tuple[float | None, float | None]
     return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
+def stderr(values: Iterable[float | None]) -> float | None:
+    """Standard error of the mean (sample sd / sqrt(n), as lm-evaluation-harness's `_stderr`); None below two values."""
+    xs = [float(v) for v in values if v is not None]
+    if len(xs) < 2:
+        return None
+    return mean_sd(xs)[1] / math.sqrt(len(xs))
+
+
 def approx_tokens(text: str) -> int:
     """Token estimate for cost columns (about 4 characters per BPE token for English)."""
     return math.ceil(len(text) / 4) if text else 0

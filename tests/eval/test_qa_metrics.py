@@ -11,6 +11,7 @@ from memmgr.qa_metrics import (
     parse_judge,
     percentile,
     split_evidence,
+    stderr,
     token_f1,
 )
 
@@ -102,3 +103,21 @@ def test_mean_sd():
     assert mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
     assert mean_sd([5.0]) == (5.0, 0.0)
     assert mean_sd([None]) == (None, None)
+
+
+def test_stderr_and_its_place_in_results():
+    from eval.aggregate import combine_seeds, quality_metrics
+    from eval.report import markdown_table
+
+    assert stderr([1.0, 3.0]) == pytest.approx(1.0)  # sd sqrt(2) / sqrt(2)
+    assert stderr([0.0, 0.0, 1.0, 1.0]) == pytest.approx(math.sqrt(1 / 3) / 2)
+    assert stderr([5.0]) is None and stderr([None, None]) is None
+    recs = [{"f1": f, "bleu1": f, "category_name": "single-hop", "evidence_recall": None} for f in (0.0, 0.5, 1.0)]
+    q = quality_metrics(recs)
+    assert q["f1_stderr"] == pytest.approx(0.5 / math.sqrt(3)) and q["evidence_recall_stderr"] is None
+    one = combine_seeds([q])
+    assert "f1_stderr_sd" not in one and one["f1_stderr"] == pytest.approx(q["f1_stderr"])
+    table = markdown_table({"one seed": one}, columns=(("F1", "f1", "{:.3f}"),))
+    assert "| one seed | 0.500 ± 0.289 |" in table and "standard error" in table
+    two = combine_seeds([q, {**q, "f1": 0.7}])  # several seeds: ± is the sd over seeds, not the stderr
+    assert "| two | 0.600 ± 0.141 |" in markdown_table({"two": two}, columns=(("F1", "f1", "{:.3f}"),))
