@@ -294,7 +294,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
             summary = summarize(records, costs)
             pooled = transfer.pool([c.get("transfer") for c in costs])
             if pooled:  # mem0 with observations: overall transfer rates (per conversation: costs[i]["transfer"])
-                summary.update({k: pooled[k] for k in (*transfer.TRANSFER_METRICS, "stored_tokens")})
+                summary.update({k: pooled[k] for k in (*transfer.TRANSFER_METRICS, "memory_redundancy", "stored_tokens")})
             per_seed.append(summary)
             all_records.extend(records)
             all_costs.extend(costs)

@@ -18,6 +18,11 @@ A memory and an observation match when BOTH hold (`match_facts`):
   that merely contains the words.
 Matching is many-to-many ("some memory"): one memory may match several observations and vice versa.
 
+Beside them, without the annotations: memory redundancy, the share of memories with another memory of the same
+scope at embedding cosine >= `redundancy_threshold` (0.85: on conv-30 pairs at or above it restate one fact, e.g.
+"Jon's dance studio is a way to express himself..." / "...a great way to express yourself..."; below it they start
+to hold different facts about one topic). It is what the update step's NOOP / UPDATE should keep low.
+
 `eval.locomo` reports these for the mem0 method and for two references computed the same way: every ingested
 turn stored verbatim as a memory of its speaker (`transfer_store_every_turn`) and RAG's chunks, shared by both
 speakers (`transfer_rag_chunks`).
@@ -30,7 +35,14 @@ from typing import Any
 
 from memmgr.config import EmbedderConfig
 from memmgr.qa_metrics import approx_tokens
-from memmgr.scoring import OVERLAP_THRESHOLD, SIM_THRESHOLD, match_facts, word_overlap, word_set  # noqa: F401
+from memmgr.scoring import (  # noqa: F401
+    OVERLAP_THRESHOLD,
+    SIM_THRESHOLD,
+    cosine_matrix,
+    match_facts,
+    word_overlap,
+    word_set,
+)
 from memmgr.settings import Strict
 
 TRANSFER_METRICS = ("evidence_coverage", "observation_recall", "memory_match_rate")
@@ -41,6 +53,7 @@ class TransferConfig(Strict):
     sim_threshold: float = SIM_THRESHOLD  # cosine of the embeddings, >=
     overlap_threshold: float = OVERLAP_THRESHOLD  # content-word overlap coefficient, >=
     references: bool = True  # also report the store-every-turn and RAG-chunk reference rows
+    redundancy_threshold: float = 0.85  # cosine at/above which two memories of a scope restate each other
     embedder: EmbedderConfig | None = None  # embedder of the match; None = the run's (memory.embedder)
 
 
@@ -68,7 +81,7 @@ def conversation_transfer(sample: Any, scopes: Sequence[Scope], embedder: Any, c
     names = list(sample.conversation.speakers)
     covered: set[tuple[str, str]] = set()
     obs_hit = [False] * len(obs)
-    n_mem = matched_mem = stored = 0
+    n_mem = matched_mem = redundant_mem = stored = 0
     items: list[dict[str, Any]] = []
     for mems, speakers in scopes:
         idx = [j for j, o in enumerate(obs) if o.speaker in speakers]
@@ -79,30 +92,41 @@ def conversation_transfer(sample: Any, scopes: Sequence[Scope], embedder: Any, c
                           ignore_words=names)
         for j, hit in zip(idx, res["gold_matched"]):
             obs_hit[j] = obs_hit[j] or hit
+        dup = redundant([m["text"] for m in mems], embedder, cfg.redundancy_threshold)
         n_mem += len(mems)
         matched_mem += res["matched_pred"]
+        redundant_mem += sum(dup)
         stored += sum(approx_tokens(m["text"]) for m in mems)
         items += [{"kind": "memory", "speakers": list(speakers), "text": m["text"],
-                   "source_ids": [str(i) for i in m.get("source_ids") or []], "matched": hit}
-                  for m, hit in zip(mems, res["pred_matched"])]
+                   "source_ids": [str(i) for i in m.get("source_ids") or []], "matched": hit, "redundant": d}
+                  for m, hit, d in zip(mems, res["pred_matched"], dup)]
     evidence = {(o.speaker, d) for o in obs for d in o.dia_ids}
     out = {"observations": len(obs), "observation_ids": len(evidence), "covered_ids": len(covered & evidence),
            "matched_observations": sum(obs_hit), "memories": n_mem, "matched_memories": matched_mem,
-           "stored_tokens": stored}
+           "redundant_memories": redundant_mem, "stored_tokens": stored}
     items += [{"kind": "observation", "speakers": [o.speaker], "text": o.text, "source_ids": list(o.dia_ids),
                "matched": hit, "covered": any((o.speaker, d) in covered for d in o.dia_ids)}
               for o, hit in zip(obs, obs_hit)]
     return {**out, **rates(out), "items": items}
 
 
+def redundant(texts: Sequence[str], embedder: Any, threshold: float) -> list[bool]:
+    """Per text: does another text of the list lie at cosine >= threshold (a restatement in the same scope)?"""
+    if len(texts) < 2:
+        return [False] * len(texts)
+    sims = cosine_matrix(*(2 * [embedder.embed(list(texts))]))
+    return [any(sims[i][j] >= threshold for j in range(len(texts)) if j != i) for i in range(len(texts))]
+
+
 def rates(c: dict[str, Any]) -> dict[str, float | None]:
-    """The three transfer rates from (pooled) counts; None when undefined (no observations / no memories)."""
+    """The transfer rates from (pooled) counts; None when undefined (no observations / no memories)."""
     def div(a: str, b: str) -> float | None:
         return c[a] / c[b] if c.get(b) else None
 
     return {"evidence_coverage": div("covered_ids", "observation_ids"),
             "observation_recall": div("matched_observations", "observations"),
-            "memory_match_rate": div("matched_memories", "memories")}
+            "memory_match_rate": div("matched_memories", "memories"),
+            "memory_redundancy": div("redundant_memories", "memories")}
 
 
 def pool(per_conversation: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
@@ -112,7 +136,7 @@ def pool(per_conversation: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
     if not rows:
         return {}
     keys = ("observations", "observation_ids", "covered_ids", "matched_observations", "memories",
-            "matched_memories", "stored_tokens")
+            "matched_memories", "redundant_memories", "stored_tokens")
     tot = {k: sum(r[k] for r in rows) for k in keys}
     return {**rates(tot), "stored_tokens": tot["stored_tokens"] / len(rows), "memories": tot["memories"] / len(rows),
             "n_observations": tot["observations"], "n_conversations": len(rows)}

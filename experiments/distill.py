@@ -279,7 +279,7 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
     return results
 
 
-TRANSFER_KEYS = ("evidence_coverage", "observation_recall", "memory_match_rate", "stored_tokens")
+TRANSFER_KEYS = ("evidence_coverage", "observation_recall", "memory_match_rate", "memory_redundancy", "stored_tokens")
 
 STAGES: list[tuple[str, Callable[[DistillConfig, Path], dict[str, Any]]]] = [
     ("traces", stage_traces), ("base_eval", stage_base_eval), ("sft", stage_sft), ("sft_eval", stage_sft_eval),

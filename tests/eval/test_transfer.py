@@ -14,6 +14,7 @@ from eval.transfer import (
     conversation_transfer,
     match_facts,
     pool,
+    redundant,
     store_every_turn_scopes,
     word_overlap,
 )
@@ -158,6 +159,8 @@ def test_conversation_transfer_counts(obs_data):
     # the marathon; the car memory matches nothing
     assert got["matched_observations"] == 2 and got["observation_recall"] == 0.5
     assert got["matched_memories"] == 2 and got["memory_match_rate"] == pytest.approx(2 / 3)
+    # every text is cosine 1 under ConstEmbedder: Maya's two memories restate each other; Tom's lone one cannot
+    assert got["redundant_memories"] == 2 and got["memory_redundancy"] == pytest.approx(2 / 3)
     # the items say which: the car memory matched nothing; Maya's nurse observation was missed and not covered;
     # Tom's marathon (D1:4, D1:2) is covered through D1:2 (the Leeds memory) but matched by nothing
     mem = {i["text"]: i for i in got["items"] if i["kind"] == "memory"}
@@ -243,3 +246,11 @@ def test_shared_dev_observations(locomo_dev_path):
     [s] = prepare_samples(cfg, locomo_dev_path)
     assert s.observations and {o.session for o in s.observations} == {1, 2}
     assert all(isinstance(o, Observation) for o in s.observations)
+
+
+def test_redundant_memories_within_a_scope():
+    emb = HashEmbedder(dim=256)
+    texts = ["Jon opened a dance studio", "Jon opened a dance studio", "Gina sells clothes online"]
+    assert redundant(texts, emb, 0.85) == [True, True, False]  # the same text twice; the third stands alone
+    assert redundant(texts[:1], emb, 0.85) == [False] and redundant([], emb, 0.85) == []
+    assert redundant(texts, ConstEmbedder(), 1.01) == [False, False, False]  # nothing reaches a cosine above 1
