@@ -294,7 +294,7 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
             summary = summarize(records, costs)
             pooled = transfer.pool([c.get("transfer") for c in costs])
             if pooled:  # mem0 with observations: overall transfer rates (per conversation: costs[i]["transfer"])
-                summary.update({k: pooled[k] for k in (*transfer.TRANSFER_METRICS, "memory_redundancy", "stored_tokens")})
+                summary.update({k: pooled[k] for k in (*transfer.TRANSFER_METRICS, "stored_tokens")})
             per_seed.append(summary)
             all_records.extend(records)
             all_costs.extend(costs)
@@ -312,8 +312,8 @@ def run_locomo(cfg: EvalConfig | dict | str | Path, data: str | Path, *, backend
         samples_out.update(ref_items)
     for task, r in results.items():
         if r.get("observation_recall") is not None or r.get("evidence_coverage") is not None:
-            log.info("%s: evidence coverage %s, observation recall %s, memory match rate %s, memories/conv %s", task,
-                     *(_f(r.get(k)) for k in (*transfer.TRANSFER_METRICS, "memories")))
+            log.info("%s: %s", task, ", ".join(f"{k.replace('_', ' ')} {_f(r.get(k))}"
+                                               for k in (*transfer.TRANSFER_METRICS, "memories")))
     meta = {"config": cfg.model_dump(mode="json"), "data": str(data), "backends": bk.names(),
             "cache": bk.cache_stats(), "wall_s": time.perf_counter() - t0,
             "conversations": [s.sample_id for s in samples], "n_questions": sum(len(s.qa) for s in samples),

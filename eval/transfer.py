@@ -45,7 +45,7 @@ from memmgr.scoring import (  # noqa: F401
 )
 from memmgr.settings import Strict
 
-TRANSFER_METRICS = ("evidence_coverage", "observation_recall", "memory_match_rate")
+TRANSFER_METRICS = ("evidence_coverage", "observation_recall", "memory_match_rate", "memory_redundancy")
 
 
 class TransferConfig(Strict):

@@ -252,7 +252,9 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
     if not Path(cfg.locomo.data).exists():
         return {"skipped": f"{cfg.locomo.data} not found (pass the LOCOMO file with --locomo.data PATH)"}
     from eval.locomo import run_locomo
+    from eval.transfer import TRANSFER_METRICS
 
+    transfer_keys = (*TRANSFER_METRICS, "stored_tokens")
     results = {}
     answerer = {"backend": "transformers", "model": cfg.model, "max_tokens": 32}
     for name, adapter in _managers(cfg, out):
@@ -271,15 +273,13 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
         results[name] = {k: r.get(k) for k in ("n", "f1", "bleu1", "j", "evidence_recall", "search_latency_p50",
                                                 "total_latency_p50", "manager_calls", "rejected_ops",
                                                 "manager_prompt_tokens", "manager_completion_tokens",
-                                                "memories", *TRANSFER_KEYS) if k in r}
+                                                "memories", *transfer_keys) if k in r}
         results[name]["results_file"] = res.get("paths", {}).get("results")
         for ref in ("transfer_store_every_turn", "transfer_rag_chunks"):  # the references, computed the same way
             if ref in res["results"]:
-                results[ref] = {k: res["results"][ref].get(k) for k in ("memories", *TRANSFER_KEYS)}
+                results[ref] = {k: res["results"][ref].get(k) for k in ("memories", *transfer_keys)}
     return results
 
-
-TRANSFER_KEYS = ("evidence_coverage", "observation_recall", "memory_match_rate", "memory_redundancy", "stored_tokens")
 
 STAGES: list[tuple[str, Callable[[DistillConfig, Path], dict[str, Any]]]] = [
     ("traces", stage_traces), ("base_eval", stage_base_eval), ("sft", stage_sft), ("sft_eval", stage_sft_eval),

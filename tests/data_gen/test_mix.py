@@ -46,19 +46,16 @@ def test_mix_stages_keeps_only_the_named_stages_of_a_sources_train_rows(tmp_path
     assert stats["stages"] == {"b": ["extract"]}
 
 
-def test_bad_weights_are_one_line_errors(tmp_path):
+@pytest.mark.parametrize("flag, value, message", [
+    ("--weights", "{b: 1}", "not listed"),
+    ("--balance", "[graph]", "balance takes stages"),
+    ("--stages", "{b: [extract]}", "stages name sources"),
+    ("--stages", "{a: [extrct]}", "stages takes extract"),
+])
+def test_bad_weights_are_one_line_errors(tmp_path, flag, value, message):
     with pytest.raises(SystemExit) as e:
-        main(["--sources", "{a: x}", "--weights", "{b: 1}", "--output_dir", str(tmp_path)])
-    assert "not listed" in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(SystemExit) as e:
-        main(["--sources", "{a: x}", "--balance", "[graph]", "--output_dir", str(tmp_path)])
-    assert "balance takes stages" in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(SystemExit) as e:
-        main(["--sources", "{a: x}", "--stages", "{b: [extract]}", "--output_dir", str(tmp_path)])
-    assert "stages name sources" in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(SystemExit) as e:
-        main(["--sources", "{a: x}", "--stages", "{a: [extrct]}", "--output_dir", str(tmp_path)])
-    assert "stages takes extract" in str(e.value) and "\n" not in str(e.value)
+        main(["--sources", "{a: x}", flag, value, "--output_dir", str(tmp_path)])
+    assert message in str(e.value) and "\n" not in str(e.value)
 
 
 def _row(stage, label, owner="Maya", first="Maya"):
