@@ -1,4 +1,5 @@
-"""One session as message pairs (speaker's turn, friend's turn): greetings and goodbyes, small talk with no facts,
+"""One session as message pairs (speaker's turn, friend's turn): greetings and goodbyes, small talk with no facts
+(short chit-chat, or long thanks and encouragement as LOCOMO's fact-free turns are),
 fact turns realised as a plain statement, a story with details (companion, feelings, colour), a mention inside
 small talk, an answer to the friend's question (asked in the previous pair) or a shared photo with its caption;
 the friend reacts, asks back, or talks about their own life (the friend's facts: each op names its speaker, whose memory
@@ -57,6 +58,8 @@ def _friend_turn(life, f, date: datetime, mood: str, want_fact: bool, can_ask: b
     """(text, ops, the kind of question asked for the next pair to answer, or None)."""
     rng = life.rng
     react = rng.choice(talk.REACT[mood])
+    if rng.random() < 0.7:  # a long fact-free reaction, as LOCOMO's are (talk.SUPPORT)
+        react = f"{react} {rng.choice(talk.SUPPORT[mood])}"
     if want_fact and (said := life.fact(f, date)):
         intro = rng.choice(talk.FRIEND_INTRO)
         text = f"{react} {intro}{decap(said.text) if intro.endswith(', ') else said.text}"
@@ -86,6 +89,8 @@ def session_pairs(life, main, friend, date: datetime, n: int) -> Iterator[tuple[
                 a, b = rng.choice(talk.GREET).format(f=friend.name), rng.choice(talk.GREET_REPLY)
             elif last:
                 a, b = rng.choice(talk.BYE), rng.choice(talk.BYE_REPLY)
+            elif rng.random() < 0.6:  # long fact-free talk: thanks and encouragement (talk.PEP)
+                a, b = rng.choice(talk.PEP), rng.choice(talk.PEP_REPLY)
             else:
                 a, b = rng.choice(talk.CHIT), rng.choice(talk.CHIT_REPLY)
             ops: list[GoldOp] = []

@@ -187,5 +187,37 @@ QUESTION = {"event": ("What have you been up to lately?", "Did you do anything f
             "plan": ("Any plans coming up?", "What's next for you?", "Got anything planned?"),
             "state": ("What's new with you these days?", "How's life treating you?"),
             "opinion": ("What are you into these days?", "Anything you're loving or hating lately?")}
+# Long fact-free talk: LOCOMO's turns without an observation are long (conv-26: median 17 words, 68% of them 15+),
+# mostly encouragement, thanks and reflection; without these the worlds' fact-free turns are short (median 7 words,
+# 1% 15+) and "no fact" is learnable from length alone. None names a plan, an event, a person or a date.
+SUPPORT = {"good": ("I'm really proud of you, you've worked so hard for this.",
+                    "You've got this! Keep going and don't let anything stop you.",
+                    "It's so inspiring to see you chase what you love. Keep it up!",
+                    "Seriously, you deserve every good thing that comes your way.",
+                    "I can tell how much this means to you, and it really shows.",
+                    "That's the spirit! Little steps add up, and you'll get there.",
+                    "Moments like that are what it's all about, right? So glad for you.",
+                    "Your energy is contagious, honestly. Thanks for sharing it with me."),
+           "bad": ("Hang in there, things will turn around soon, I just know it.",
+                   "Don't be too hard on yourself, you did your best and that counts.",
+                   "It's okay to slow down sometimes. You'll bounce back, you always do.",
+                   "Sending you lots of good vibes. I'm here if you want to talk."),
+           "flat": ("Sounds like you've really thought it through, which is great.",
+                    "Whatever you decide, I'm sure it'll work out fine in the end.",
+                    "It's always nice hearing how things are going on your end.",
+                    "Funny how life works out sometimes, isn't it? Keep me posted.")}
+SUPPORT["photo"] = ("That looks like so much fun, I'd love to see more pictures sometime.",
+                    "You always take the best pictures. Thanks for sharing it with me!",
+                    "What a moment to capture. It honestly made me smile today.")
+PEP = ("Thanks for always being there for me, it honestly means a lot.",
+       "Talking to you always lifts my mood, no matter what kind of day it's been.",
+       "I keep thinking about what you told me. It really helped me more than you know.",
+       "You always know the right thing to say. I'm lucky to have a friend like you.",
+       "I just wanted to say I appreciate you and all the encouragement you give me.")
+PEP_REPLY = ("Of course! That's what friends are for, and you'd do the same for me.",
+             "Anytime! I'm always happy to listen, you know that. We're in this together.",
+             "Aw, that means a lot to me too. We really do make a good team!",
+             "Glad it helped! Remember to be kind to yourself, you're doing great.",
+             "Right back at you! Our chats are one of the best parts of my week.")
 SMALL_OPEN = ("Haha, sorry for the late reply!", "Hey! Quick update.", "Ok so, random thought.", "Thanks for asking!",
               "Oh man, where do I start.", "Hope your day is going well!")

@@ -90,6 +90,21 @@ def test_dialogue_realisations(worlds):
     assert not any("{" in t or "}" in t or "  " in t for p in pairs for t in [m.content for m in p.messages])
 
 
+def test_fact_free_turns_are_long_too(worlds):
+    """LOCOMO's turns without an observation are long (conv-26: median 17 words); if the worlds' fact-free turns
+    were all short, a student could learn "no fact" from length alone."""
+    pairs = [p for ws in worlds.values() for w in ws for p in w.pairs]
+    support = {s for lines in talk.SUPPORT.values() for s in lines} | set(talk.PEP) | set(talk.PEP_REPLY)
+    free = [m.content for p in pairs for m in p.messages if not any(o.speaker == m.name for o in p.ops)]
+    long_free = [t for t in free if len(t.split()) >= 15]
+    assert len(long_free) >= 0.25 * len(free) and any(s in t for t in long_free for s in support)
+    for p in pairs:  # a pair made of thanks and encouragement only carries no fact
+        if p.messages[0].content in talk.PEP:
+            assert p.messages[1].content in talk.PEP_REPLY and not p.ops
+    for s in support:  # and the lines say nothing datable or plan-like
+        assert not re.search(r"\b(planning|going to|yesterday|last|next|my (sister|brother|mom|dad))\b", s), s
+
+
 def test_inventory_is_compositional():
     inv = inventory()
     assert inv["families"] == 10 and inv["predicates"] >= 100 and inv["slot_values"] >= 400
