@@ -30,7 +30,8 @@ from data_gen.life.schema import Act, Family, State, slots_of
 from data_gen.life.world import generate_world
 from data_gen.synthetic.models import World
 
-LIFE_VERSION = "2"  # v2: each speaker keeps their own facts; bump when the same seed yields different worlds
+LIFE_VERSION = "3"  # v2: each speaker keeps their own facts; v3: long fact-free turns. Bump when the same seed
+# yields different worlds (a resumed data_gen run refuses shards of another version)
 FAMILIES: dict[str, Family] = {f.name: f for f in FAMILIES_A + FAMILIES_B}
 FAMILY_SPLITS: dict[str, list[str]] = {
     "train": ["career", "family", "creative", "travel", "health", "home"],
