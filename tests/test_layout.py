@@ -50,7 +50,7 @@ def test_import_memmgr_stays_light():
 
 
 @pytest.mark.parametrize("cmd", [["train/sft.py"], ["train/grpo.py"], ["-m", "train.sft"], ["-m", "eval.manager"],
-                                 ["-m", "eval.locomo"], ["-m", "eval.ablate"], ["-m", "experiments.distill"],
+                                 ["-m", "eval.locomo"], ["-m", "eval.ablate"], ["-m", "eval.combine"], ["-m", "experiments.distill"],
                                  ["-m", "data_gen.generate"]])
 def test_help_prints_and_exits_zero(cmd):
     out = subprocess.run([sys.executable, *cmd, "--help"], capture_output=True, text=True, cwd=REPO, timeout=120)
