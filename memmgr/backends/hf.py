@@ -203,6 +203,22 @@ class TransformersBackend:
         return self.generate_batch([messages], json_schema=json_schema, max_tokens=max_tokens,
                                    temperature=temperature)[0]
 
+    def completion_prob(self, messages: Sequence[dict[str, str]], completion: str) -> float:
+        """P(completion | the chat prompt of `messages`) under the model: the product of its tokens' probabilities
+        (the completion tokenized on its own, as generation would have to emit it). E.g. P('{"facts": []}') on an
+        extraction prompt: how close the manager is to writing no facts, which greedy decoding hides."""
+        import torch
+
+        prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        p_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        c_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if not c_ids:
+            return 1.0
+        ids = torch.tensor([p_ids + c_ids], device=self.device)
+        with torch.inference_mode():
+            logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
+        return float(logp.gather(1, torch.tensor(c_ids, device=self.device)[:, None]).sum().exp())
+
     def generate_batch(
         self,
         batch: Sequence[Sequence[dict[str, str]]],

@@ -127,3 +127,21 @@ def test_make_backend_builds_transformers_backend(tiny_model_dir):
     b = make_backend({"backend": "transformers", "model": tiny_model_dir, "max_tokens": 4,
                       "extra": {"device": "cpu", "dtype": "float32"}})
     assert isinstance(b, TransformersBackend) and b.generate(MSGS).completion_tokens <= 4
+
+
+def test_completion_prob_is_the_product_of_token_probabilities(backend):
+    import torch
+
+    tok = backend.tokenizer
+    prompt = tok.apply_chat_template(MSGS, tokenize=False, add_generation_prompt=True)
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    c_ids = tok('{"facts": []}', add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = backend.model(input_ids=torch.tensor([p_ids + c_ids])).logits[0].float()
+    want = 1.0
+    for i, t in enumerate(c_ids):  # by hand, one token at a time
+        want *= torch.softmax(logits[len(p_ids) + i - 1], -1)[t].item()
+    got = backend.completion_prob(MSGS, '{"facts": []}')
+    assert got == pytest.approx(want, rel=1e-4) and 0.0 < got < 1.0
+    first = tok.decode(c_ids[:1])  # a prefix is at least as likely as the whole
+    assert backend.completion_prob(MSGS, first) >= got and backend.completion_prob(MSGS, "") == 1.0
