@@ -204,9 +204,10 @@ class TransformersBackend:
                                    temperature=temperature)[0]
 
     def completion_prob(self, messages: Sequence[dict[str, str]], completion: str) -> float:
-        """P(completion | the chat prompt of `messages`) under the model: the product of its tokens' probabilities
-        (the completion tokenized on its own, as generation would have to emit it). E.g. P('{"facts": []}') on an
-        extraction prompt: how close the manager is to writing no facts, which greedy decoding hides."""
+        """P(completion | the chat prompt of `messages`) under the model: the product of the probabilities of the
+        completion's own tokenization (other token paths to the same text are not counted: a lower bound, and the
+        path a model trained on this tokenizer's labels takes). E.g. P('{"facts": []}') on an extraction prompt: how
+        close the manager is to writing no facts, which greedy decoding hides."""
         import torch
 
         prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
@@ -215,8 +216,14 @@ class TransformersBackend:
         if not c_ids:
             return 1.0
         ids = torch.tensor([p_ids + c_ids], device=self.device)
-        with torch.inference_mode():
-            logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
+        was_training = getattr(self.model, "training", False)  # a model being trained (from_model): no dropout here
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
+        finally:
+            if was_training:
+                self.model.train()
         return float(logp.gather(1, torch.tensor(c_ids, device=self.device)[:, None]).sum().exp())
 
     def generate_batch(
