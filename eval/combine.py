@@ -119,16 +119,10 @@ def run(cfg: CombineConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from memmgr.settings import ConfigError, cli_config
+    from eval.report import print_paths, run_command
 
-    cfg = cli_config(CombineConfig, argv, __doc__)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        out = run(cfg)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
-    print(out["paths"]["markdown_text"])
-    print(f"\nresults: {out['paths']['results']}")
+    out = run_command(CombineConfig, argv, __doc__, run)
+    print_paths(out["paths"])
     return out
 
 

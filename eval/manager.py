@@ -285,14 +285,9 @@ def run(cfg: ManagerEvalConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from memmgr.settings import cli_config
+    from eval.report import run_command
 
-    cfg = cli_config(ManagerEvalConfig, argv, __doc__)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        res = run(cfg)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    res = run_command(ManagerEvalConfig, argv, __doc__, run)
     print(res["paths"]["markdown_text"])
     per_op = res["metrics"].get("per_op") or {}
     if per_op:

@@ -120,16 +120,10 @@ def run(cfg: PEmptyConfig, backends: dict[str | None, Any] | None = None) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from memmgr.settings import ConfigError, cli_config
+    from eval.report import print_paths, run_command
 
-    cfg = cli_config(PEmptyConfig, argv, __doc__)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        out = run(cfg)
-    except (ConfigError, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
-        raise SystemExit(f"error: {e}") from None
-    print(out["paths"]["markdown_text"])
-    print(f"\nresults: {out['paths']['results']}")
+    out = run_command(PEmptyConfig, argv, __doc__, run)
+    print_paths(out["paths"])
     return out
 
 

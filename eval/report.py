@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,20 @@ def _save(fig: Any, path: Path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def run_command(model: type, argv: Sequence[str] | None, doc: str | None, run: Callable[[Any], dict[str, Any]]
+                ) -> dict[str, Any]:
+    """The body of an eval command: its config from the command line (`memmgr.settings.cli_config`), logging, then
+    `run(cfg)`; what a user's input can break (config, a missing file, a bad value) exits with a one-line error."""
+    from memmgr.settings import ConfigError, cli_config
+
+    cfg = cli_config(model, argv, doc)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(cfg)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def print_paths(paths: dict[str, Any]) -> None:
