@@ -16,7 +16,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,21 @@ class TransformersBackend:
         return self.generate_batch([messages], json_schema=json_schema, max_tokens=max_tokens,
                                    temperature=temperature)[0]
 
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode and no autograd for one forward pass or generate; a model being trained (`from_model`) goes
+        back to training mode after."""
+        import torch
+
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            if was_training:
+                self.model.train()
+
     def completion_prob(self, messages: Sequence[dict[str, str]], completion: str) -> float:
         """P(completion | the chat prompt of `messages`) under the model: the product of the probabilities of the
         completion's own tokenization (other token paths to the same text are not counted: a lower bound, and the
@@ -216,14 +232,8 @@ class TransformersBackend:
         if not c_ids:
             return 1.0
         ids = torch.tensor([p_ids + c_ids], device=self.device)
-        was_training = getattr(self.model, "training", False)  # a model being trained (from_model): no dropout here
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
-        finally:
-            if was_training:
-                self.model.train()
+        with self._inference():
+            logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
         return float(logp.gather(1, torch.tensor(c_ids, device=self.device)[:, None]).sum().exp())
 
     def generate_batch(
@@ -260,16 +270,11 @@ class TransformersBackend:
         else:
             gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         t0 = time.perf_counter()
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
         try:
-            with torch.inference_mode():
+            with self._inference():
                 seqs = self.model.generate(**enc, **gen_kwargs)
         except (RuntimeError, ValueError) as e:  # engine failure (OOM, bad config): not bad model content
             raise BackendError(f"{self.name}: generate failed: {type(e).__name__}: {e}") from e
-        finally:
-            if was_training:
-                self.model.train()
         latency = (time.perf_counter() - t0) / len(chunk)
         prompt_len = enc["input_ids"].shape[1]
         gens = []
