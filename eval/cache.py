@@ -1,6 +1,7 @@
 """A disk cache of LLM calls, as a wrapper backend: re-scoring and ablations do not re-pay ingestion or answering.
 
-The key is a SHA-256 of (backend name, model, salt, messages, json_schema, max_tokens, temperature). `salt` carries
+The key is a SHA-256 of (backend name, model, salt, messages, json_schema, max_tokens, temperature, and a forced
+output `prefix` when there is one). `salt` carries
 the seed of a multi-seed run, so sampled runs with different seeds do not share answers. Each entry is one small
 JSON file written to a temporary name and renamed, so concurrent runs sharing a cache never read half an entry.
 A hit returns the recorded text, token counts and latency (the latency of the call that produced it, so latency
@@ -24,9 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def request_key(backend_name: str, model: str, messages: Sequence[dict[str, str]], *, json_schema: Any = None,
-                max_tokens: int | None = None, temperature: float | None = None, salt: str = "") -> str:
+                max_tokens: int | None = None, temperature: float | None = None, salt: str = "",
+                prefix: str | None = None) -> str:
     payload = {"backend": backend_name, "model": model, "salt": salt, "messages": [dict(m) for m in messages],
                "json_schema": json_schema, "max_tokens": max_tokens, "temperature": temperature}
+    if prefix:  # a forced output opening (the extract/skip gate); absent from the key otherwise, so old entries hold
+        payload["prefix"] = prefix
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -58,11 +62,13 @@ class CachedBackend:
         self.misses = 0
         if hasattr(backend, "batch_size"):
             self.batch_size = backend.batch_size
+        if hasattr(backend, "completion_prob"):  # the extract/skip gate's scoring pass is not cached
+            self.completion_prob = backend.completion_prob
 
     def _key(self, messages: Sequence[dict[str, str]], json_schema: Any, max_tokens: int | None,
-             temperature: float | None) -> str:
+             temperature: float | None, prefix: str | None = None) -> str:
         return request_key(self.name, self.model, messages, json_schema=json_schema, max_tokens=max_tokens,
-                           temperature=temperature, salt=self.salt)
+                           temperature=temperature, salt=self.salt, prefix=prefix)
 
     def _path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"
@@ -97,22 +103,23 @@ class CachedBackend:
             raise
 
     def generate(self, messages: Sequence[dict[str, str]], *, json_schema: dict[str, Any] | None = None,
-                 max_tokens: int | None = None, temperature: float | None = None) -> Generation:
-        key = self._key(messages, json_schema, max_tokens, temperature)
+                 max_tokens: int | None = None, temperature: float | None = None, **forced: Any) -> Generation:
+        """`forced`: `prefix` for the backends that take it (part of the key)."""
+        key = self._key(messages, json_schema, max_tokens, temperature, forced.get("prefix"))
         hit = self._load(key)
         if hit is not None:
             self.hits += 1
             return hit
         self.misses += 1
         gen = self.backend.generate(messages, json_schema=json_schema, max_tokens=max_tokens,
-                                    temperature=temperature)
+                                    temperature=temperature, **forced)
         self._store(key, gen)
         return gen
 
     def generate_batch(self, batch: Sequence[Sequence[dict[str, str]]], **kwargs: Any) -> list[Generation]:
         """Serve hits from disk and send only the misses to the inner backend, in one batch."""
-        keys = [self._key(m, kwargs.get("json_schema"), kwargs.get("max_tokens"), kwargs.get("temperature"))
-                for m in batch]
+        keys = [self._key(m, kwargs.get("json_schema"), kwargs.get("max_tokens"), kwargs.get("temperature"),
+                          kwargs.get("prefix")) for m in batch]
         out: list[Generation | None] = [self._load(k) for k in keys]
         todo = [i for i, g in enumerate(out) if g is None]
         self.hits += len(batch) - len(todo)

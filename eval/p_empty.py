@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from memmgr.gate import EMPTY  # what a manager writes for "no facts"
 from memmgr.settings import Strict
 
 log = logging.getLogger(__name__)
-EMPTY = '{"facts": []}'
 COLUMNS = (("n", "n", "{:.0f}"), ("P(empty) median", "p_empty_median", "{:.3f}"), ("q1", "p_empty_q1", "{:.3f}"),
            ("q3", "p_empty_q3", "{:.3f}"), ("share > 0.5", "share_above_half", "{:.3f}"),
            ("owner-obs. pairs", "p_empty_owner_obs", "{:.3f}"), ("other pairs", "p_empty_other", "{:.3f}"),

@@ -63,6 +63,10 @@ class PipelineConfig(_Strict):
     update_mode: Literal["per_fact", "batched"] = "per_fact"
     max_retries: int = 1  # one bounded retry of a manager call whose output did not parse
     dedup_threshold: float = 0.95  # an ADD this similar to a stored memory becomes a NOOP
+    # the extract/skip gate (memmgr.gate): extract from about this share of a scope's pairs, those whose
+    # P('{"facts": []}') ranks lowest among the scope's last gate_window pairs; None = the manager decides alone
+    extract_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    gate_window: int = Field(default=64, ge=1)
 
 
 class GraphConfig(_Strict):

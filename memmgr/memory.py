@@ -18,6 +18,7 @@ from memmgr.backends import make_backend
 from memmgr.backends.base import LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.embed import Embedder, make_embedder
+from memmgr.gate import ExtractGate
 from memmgr.graph.memory import GraphMemory
 from memmgr.manager_card import resolve_prompt_style
 from memmgr.pipeline import ResolvedOp, decide_ops, extract_facts, summarize
@@ -85,6 +86,8 @@ class Memory:
         self.graph = (GraphMemory(self.config, self.db, self.embedder, self._lock)
                       if self.config.graph.mode != "vector" else None)
         self._prompt_style: str | None = None
+        p = self.config.pipeline
+        self._gate = ExtractGate(p.extract_rate, p.gate_window) if p.extract_rate is not None else None
         self.reindex_report: dict[str, Any] | None = None
         mismatch = self.db.embedder_mismatch(self._embedder_id())
         if mismatch and not reindex:
@@ -164,8 +167,9 @@ class Memory:
         if cfg.graph.mode != "graph":
             # whose facts: the user's; an agent-only scope keeps the agent's own (mem0's agent memory)
             owner = prompts.memory_owner([*recent, *new], "assistant" if scope.agent_id and not scope.user_id else "user")
+            gate = (lambda msgs: self._gate.decide(self.manager, key, msgs)) if self._gate else None
             facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new,
-                                        today=today, style=style, context=ctx, owner=owner)
+                                        today=today, style=style, context=ctx, owner=owner, gate=gate)
             self._emit(call, calls, rejected)
         groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
         for group in groups:

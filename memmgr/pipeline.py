@@ -17,6 +17,7 @@ from typing import Any
 from memmgr import prompts
 from memmgr.backends.base import BackendError, Generation, LLMBackend
 from memmgr.config import MemoryConfig
+from memmgr.gate import EMPTY, NON_EMPTY_PREFIX, GateDecision
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text, support
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
@@ -56,9 +57,11 @@ class ResolvedOp:
 def call_manager(
     backend: LLMBackend, messages: list[dict[str, str]], *, stage: str, parse: Callable[[str], Any],
     max_retries: int, style: str, context: dict[str, Any], schema: dict[str, Any] | None = None,
-    max_tokens: int | None = None,
+    max_tokens: int | None = None, prefix: str | None = None,
 ) -> tuple[Any, ManagerCall]:
-    """Generate + parse with one bounded retry on unparseable output. Transport failures raise BackendError."""
+    """Generate + parse with one bounded retry on unparseable output. Transport failures raise BackendError.
+    `prefix`: the output must open with it (the extract/skip gate; only backends that take `prefix`)."""
+    forced = {"prefix": prefix} if prefix else {}
     total = Generation(text="")
     parsed: Any = None
     attempts = 0
@@ -66,7 +69,7 @@ def call_manager(
         attempts = attempt + 1
         t0 = time.perf_counter()
         try:
-            gen = backend.generate(messages, json_schema=schema, max_tokens=max_tokens)
+            gen = backend.generate(messages, json_schema=schema, max_tokens=max_tokens, **forced)
         except BackendError:
             raise
         except Exception as e:  # a backend that breaks in an unexpected way is still a backend failure
@@ -106,16 +109,32 @@ def fact_sources(new: Sequence[Message], today: str) -> list[str]:
 def extract_facts(
     backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
     today: str, style: str, context: dict[str, Any], owner: Sequence[str] | None = None,
+    gate: Callable[[list[dict[str, str]]], GateDecision] | None = None,
 ) -> tuple[list[str], ManagerCall]:
+    """The facts of the new pair. With `gate` (memmgr.gate) a skipped pair makes no generation (its call record
+    holds the gate's P(empty) and rank), and an extracted one is made to write at least one fact."""
     owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
     speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
+    decision = gate(messages) if gate else None
+    if decision and not decision.extract:
+        call = ManagerCall(
+            stage="extract", backend=getattr(backend, "name", type(backend).__name__),
+            prompt_version=prompts.PROMPT_VERSION, prompt_style=style, messages=messages, raw_output=EMPTY,
+            parsed={"facts": []}, valid=True, prompt_tokens=decision.prompt_tokens, attempts=0, latency_s=decision.latency_s,
+            context={**context, "gate": _gate_record(decision), "facts": []},
+        )
+        return [], call
     parsed, call = call_manager(
         backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
         parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
-        schema=EXTRACT_SCHEMA,
+        schema=EXTRACT_SCHEMA, prefix=NON_EMPTY_PREFIX if decision else None,
     )
+    if decision:  # the scoring pass read the prompt once more
+        call.prompt_tokens += decision.prompt_tokens
+        call.latency_s += decision.latency_s
+        call.context["gate"] = _gate_record(decision)
     sources = fact_sources(new, today)
     facts: list[str] = []
     for fact in parsed.facts:
@@ -132,6 +151,10 @@ def extract_facts(
     call.context["facts"] = facts
     call.applied = [{"fact": f} for f in facts]
     return facts, call
+
+
+def _gate_record(d: GateDecision) -> dict[str, Any]:
+    return {"extract": d.extract, "p_empty": round(d.p_empty, 4), "rank": round(d.rank, 4)}
 
 
 def decide_ops(

@@ -34,15 +34,18 @@ class BatchingBackend:
         self.inner, self.max_batch, self.max_wait_s = inner, max(1, max_batch), max_wait_s
         self.name = inner.name
         self.prompt_style = getattr(inner, "prompt_style", None)
+        if hasattr(inner, "completion_prob"):  # the extract/skip gate scores outside the batches (one forward pass)
+            self.completion_prob = inner.completion_prob
         self._queue: queue.Queue = queue.Queue()
         self.batch_sizes: list[int] = []
         self._thread = threading.Thread(target=self._loop, name="batching-backend", daemon=True)
         self._thread.start()
 
-    def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None) -> Generation:
+    def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None, **forced) -> Generation:
+        """`forced`: options only some engines take (`prefix`, transformers); calls with them batch apart."""
         fut: Future = Future()
         self._queue.put((list(messages), {"json_schema": json_schema, "max_tokens": max_tokens,
-                                          "temperature": temperature}, fut))
+                                          "temperature": temperature, **forced}, fut))
         return fut.result()
 
     def generate_batch(self, batch, **kwargs) -> list[Generation]:

@@ -200,9 +200,10 @@ class TransformersBackend:
         json_schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        prefix: str | None = None,
     ) -> Generation:
         return self.generate_batch([messages], json_schema=json_schema, max_tokens=max_tokens,
-                                   temperature=temperature)[0]
+                                   temperature=temperature, prefix=prefix)[0]
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -219,22 +220,25 @@ class TransformersBackend:
             if was_training:
                 self.model.train()
 
-    def completion_prob(self, messages: Sequence[dict[str, str]], completion: str) -> float:
+    def completion_prob(self, messages: Sequence[dict[str, str]], completion: str, *,
+                        return_tokens: bool = False) -> float | tuple[float, int]:
         """P(completion | the chat prompt of `messages`) under the model: the product of the probabilities of the
         completion's own tokenization (other token paths to the same text are not counted: a lower bound, and the
         path a model trained on this tokenizer's labels takes). E.g. P('{"facts": []}') on an extraction prompt: how
-        close the manager is to writing no facts, which greedy decoding hides."""
+        close the manager is to writing no facts, which greedy decoding hides. `return_tokens`: also the number of
+        prompt tokens the model read (the extract/skip gate counts them as manager tokens)."""
         import torch
 
         prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         p_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         c_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
-        if not c_ids:
-            return 1.0
-        ids = torch.tensor([p_ids + c_ids], device=self.device)
-        with self._inference():
-            logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
-        return float(logp.gather(1, torch.tensor(c_ids, device=self.device)[:, None]).sum().exp())
+        p = 1.0
+        if c_ids:
+            ids = torch.tensor([p_ids + c_ids], device=self.device)
+            with self._inference():
+                logp = self.model(input_ids=ids).logits[0, len(p_ids) - 1:-1].float().log_softmax(-1)
+            p = float(logp.gather(1, torch.tensor(c_ids, device=self.device)[:, None]).sum().exp())
+        return (p, len(p_ids)) if return_tokens else p
 
     def generate_batch(
         self,
@@ -243,19 +247,22 @@ class TransformersBackend:
         json_schema: dict[str, Any] | None = None,  # no constrained decoding here; the parser validates output
         max_tokens: int | None = None,
         temperature: float | None = None,
+        prefix: str | None = None,
     ) -> list[Generation]:
+        """`prefix`: the output is forced to open with this text (it is part of the returned text; its tokens are
+        prompt, not completion, tokens), e.g. '{"facts": ["' to make the manager write at least one fact."""
         out: list[Generation] = []
         for start in range(0, len(batch), self.batch_size):
-            out.extend(self._generate_chunk(batch[start:start + self.batch_size], max_tokens, temperature))
+            out.extend(self._generate_chunk(batch[start:start + self.batch_size], max_tokens, temperature, prefix))
         return out
 
     def _generate_chunk(self, chunk: Sequence[Sequence[dict[str, str]]], max_tokens: int | None,
-                        temperature: float | None) -> list[Generation]:
+                        temperature: float | None, prefix: str | None = None) -> list[Generation]:
         import torch
 
         temp = self.temperature if temperature is None else temperature
         texts = [self.tokenizer.apply_chat_template(list(m), tokenize=False, add_generation_prompt=True)
-                 for m in chunk]
+                 + (prefix or "") for m in chunk]
         # left padding: decoder-only generation continues from the last real token of every row
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
                              add_special_tokens=False).to(self.device)
@@ -282,6 +289,7 @@ class TransformersBackend:
             new_ids = seqs[i, prompt_len:].tolist()
             n_completion = _count_until_stop(new_ids, {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id})
             text = self.tokenizer.decode(new_ids[:n_completion], skip_special_tokens=True)
+            text = (prefix or "") + text
             gens.append(Generation(text=text.strip(), prompt_tokens=int(enc["attention_mask"][i].sum()),
                                    completion_tokens=n_completion, latency_s=latency))
         return gens

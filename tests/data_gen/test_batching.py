@@ -59,3 +59,22 @@ def test_engine_errors_reach_every_caller():
 def test_needs_a_batched_engine():
     with pytest.raises(TypeError):
         BatchingBackend(object.__new__(type("X", (), {"name": "x"})))
+
+
+def test_forced_prefix_batches_apart_and_scoring_passes_through():
+    """The extract/skip gate through the batcher: calls with a forced opening go to the engine with it, in their own
+    group; an engine that scores completions keeps that method behind the wrapper, one that does not has none."""
+    class Prefixing(FakeEngine):
+        def generate_batch(self, batch, *, json_schema=None, max_tokens=None, temperature=None, prefix=None):
+            self.batches.append((len(batch), prefix))
+            return [Generation(text=f"{prefix or ''}{m[-1]['content']}") for m in batch]
+
+        def completion_prob(self, messages, completion, *, return_tokens=False):
+            return 0.5
+
+    engine = Prefixing()
+    b = BatchingBackend(engine, max_batch=8, max_wait_s=0.1)
+    assert b.generate([{"role": "user", "content": "q"}], prefix="{").text == "{q"
+    assert b.generate([{"role": "user", "content": "q"}]).text == "q"
+    assert engine.batches == [(1, "{"), (1, None)] and b.completion_prob([], "x") == 0.5
+    assert not hasattr(BatchingBackend(FakeEngine()), "completion_prob")

@@ -56,3 +56,23 @@ def test_cached_student_keeps_its_trained_prompt_style(tmp_path):
     Memory(MemoryConfig.load({"embedder": {"provider": "hash"}}), manager=CachedBackend(untrained, tmp_path / "u")) \
         .add([Message(role="user", name="Maya", content="I adopted a dog.")], user_id="maya")
     assert untrained.calls[0][0]["content"] == EXTRACTION_SYSTEM_TEACHER
+
+
+def test_forced_prefix_is_part_of_the_key_and_scoring_passes_through(tmp_path):
+    """The extract/skip gate through the eval's cache: a forced opening is another request, and the gate's scoring
+    pass reaches the model (uncached)."""
+    class Prefixed(ScriptedBackend):
+        def generate(self, messages, *, json_schema=None, max_tokens=None, temperature=None, prefix=None):
+            self.prefixes = [*getattr(self, "prefixes", []), prefix]
+            return super().generate(messages)
+
+        def completion_prob(self, messages, completion, *, return_tokens=False):
+            return (0.25, 3) if return_tokens else 0.25
+
+    inner = Prefixed(["plain", "forced"])
+    cached = CachedBackend(inner, tmp_path)
+    assert cached.generate(MSGS).text == "plain"
+    assert cached.generate(MSGS, prefix='{"facts": ["').text == "forced"
+    assert cached.generate(MSGS, prefix='{"facts": ["').text == "forced" and len(inner.calls) == 2
+    assert inner.prefixes == [None, '{"facts": ["']
+    assert cached.completion_prob(MSGS, "x", return_tokens=True) == (0.25, 3)

@@ -145,3 +145,19 @@ def test_completion_prob_is_the_product_of_token_probabilities(backend):
     assert got == pytest.approx(want, rel=1e-4) and 0.0 < got < 1.0
     first = tok.decode(c_ids[:1])  # a prefix is at least as likely as the whole
     assert backend.completion_prob(MSGS, first) >= got and backend.completion_prob(MSGS, "") == 1.0
+
+
+def test_prefix_forces_the_opening_and_return_tokens(backend):
+    """The extract/skip gate: a forced opening is part of the text but not of the completion tokens; the scoring
+    pass reports the prompt tokens it read."""
+    free = backend.generate(MSGS, max_tokens=4)
+    forced = backend.generate(MSGS, max_tokens=4, prefix='{"facts": ["')
+    assert forced.text.startswith('{"facts": ["') and 0 < forced.completion_tokens <= 4
+    assert forced.prompt_tokens > free.prompt_tokens  # the prefix was read as prompt
+    tok = backend.tokenizer
+    n = len(tok(tok.apply_chat_template(MSGS, tokenize=False, add_generation_prompt=True),
+                add_special_tokens=False)["input_ids"])
+    p, n_read = backend.completion_prob(MSGS, '{"facts": []}', return_tokens=True)
+    assert n_read == n and p == pytest.approx(backend.completion_prob(MSGS, '{"facts": []}'))
+    batched = backend.generate_batch([MSGS, [{"role": "user", "content": "hi"}]], max_tokens=4, prefix="{")
+    assert all(g.text.startswith("{") for g in batched)
