@@ -68,6 +68,9 @@ class StageLocomo(Strict):
     manager_max_tokens: int | None = None  # None = eval_max_tokens; a base model fills whatever it is given
     # which managers ingest the slice: the untrained base retries most of its (invalid) outputs, so it costs ~3x
     managers: list[Literal["base", "sft", "grpo"]] = Field(default_factory=lambda: ["base", "sft", "grpo"])
+    # the extract/skip gate for the trained managers (memmgr.gate; None = greedy decoding decides): a student whose
+    # P('{"facts": []}') sits near 0.5 extracts from every pair or none depending on its seed
+    extract_rate: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 class DistillConfig(Strict):
@@ -263,8 +266,9 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
         manager = {"backend": "transformers", "model": cfg.model,
                    "max_tokens": cfg.locomo.manager_max_tokens or cfg.eval_max_tokens,
                    "extra": {"adapter": adapter} if adapter else {}}
+        gate = {"pipeline": {"extract_rate": cfg.locomo.extract_rate}} if adapter and cfg.locomo.extract_rate else {}
         ecfg = {"name": f"locomo_{name}", "methods": ["mem0"], "split": "dev", "sample_ids": cfg.locomo.sample_ids,
-                "memory": {"manager": manager, "embedder": {"provider": "sentence-transformers"}},
+                "memory": {"manager": manager, "embedder": {"provider": "sentence-transformers"}, **gate},
                 "answerer": answerer, "top_k": cfg.locomo.top_k,
                 "limit": {"sessions": cfg.locomo.sessions, "questions": cfg.locomo.questions},
                 "cache_dir": None, "output_dir": str(out / "locomo"), "plots": False}

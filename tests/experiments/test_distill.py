@@ -81,3 +81,24 @@ def test_stages_launch_the_entry_points_with_the_configured_keys(tmp_path, monke
     assert sft[-4:] == ["--max_steps", "3", "--report_to", '["none"]']
     assert not any(str(c[1]).endswith("train/grpo.py") for c in calls)  # grpo.enabled is false
     assert "| base_student_prompt |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_locomo_stage_gates_the_trained_managers_only(tmp_path, monkeypatch):
+    """`locomo.extract_rate` reaches the trained managers' pipeline (memmgr.gate); the base model keeps greedy."""
+    import eval.locomo
+
+    seen = {}
+
+    def fake_run_locomo(ecfg, data, progress=False):
+        seen[ecfg["name"]] = ecfg["memory"].get("pipeline")
+        return {"results": {"locomo_mem0": {"n": 1, "f1": 0.5}}, "paths": {}}
+
+    monkeypatch.setattr(eval.locomo, "run_locomo", fake_run_locomo)
+    monkeypatch.setattr(distill, "_managers", lambda cfg, out: [("base", None), ("sft", str(tmp_path / "sft"))])
+    data = tmp_path / "locomo.json"
+    data.write_text("[]")
+    cfg = load_config("configs/main/smollm2_cpu.yaml", False, {
+        "output_dir": str(tmp_path / "out"), "locomo": {"data": str(data), "managers": ["base", "sft"],
+                                                        "extract_rate": 0.5}})
+    out = distill.stage_locomo(cfg, tmp_path / "out")
+    assert seen == {"locomo_base": None, "locomo_sft": {"extract_rate": 0.5}} and out["sft"]["f1"] == 0.5
