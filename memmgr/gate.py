@@ -10,15 +10,16 @@ With `pipeline.extract_rate` set, the gate keeps the level out of it: each pair'
 `pipeline.gate_window` pairs of the same scope (this one included); the pair is extracted when its rank is below
 `extract_rate` (the manager is then made to write at least one fact: its output is forced to open with
 `{"facts": ["`), else it is skipped without generating. So a scope's pairs are extracted at about that rate, those
-most likely to hold facts first. The ranks come from this process's own history of the scope (kept in memory, not
-in the store: a restarted process ranks afresh); one scope's history never moves another's decisions.
+most likely to hold facts first. The window is part of the scope's conversation state in the store (beside its
+recent messages), so a restarted process, or one process per `memmgr add`, ranks as one long-lived process would; one
+scope's history never moves another's decisions. A scope's first pair ranks 0.5, so with a rate at or below 0.5 it is
+skipped.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,11 @@ class GateDecision:
     p_empty: float
     rank: float  # share of the window (this pair included) with a lower P(empty); ties count half
     prompt_tokens: int
+    history: list[float]  # the scope's window after this pair: what the conversation state keeps
     latency_s: float = 0.0
 
 
-def rank_in(history: Any, p: float) -> float:
+def rank_in(history: Sequence[float], p: float) -> float:
     """Mid-rank of `p` among `history` (which holds p itself): 0 = the least likely empty of them all."""
     below = sum(h < p for h in history)
     ties = sum(h == p for h in history)
@@ -51,10 +53,9 @@ class ExtractGate:
         if window < 1:
             raise ValueError(f"pipeline.gate_window must be >= 1, got {window}")
         self.rate, self.window = rate, window
-        self._history: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def decide(self, backend: Any, scope_key: str, messages: list[dict[str, str]]) -> GateDecision:
+    def decide(self, backend: Any, history: Sequence[float], messages: list[dict[str, str]]) -> GateDecision:
+        """`history`: the scope's P(empty) of its last pairs (oldest first), from its conversation state."""
         score = getattr(backend, "completion_prob", None)
         if score is None:
             raise ValueError(f"pipeline.extract_rate needs a manager that scores completions (the transformers "
@@ -62,9 +63,15 @@ class ExtractGate:
         t0 = time.perf_counter()
         p, n_tokens = score(messages, EMPTY, return_tokens=True)
         latency = time.perf_counter() - t0
-        with self._lock:
-            hist = self._history.setdefault(scope_key, deque(maxlen=self.window))
-            hist.append(p)
-            rank = rank_in(hist, p)
+        window = [*history, p][-self.window:]
+        rank = rank_in(window, p)
         return GateDecision(extract=rank < self.rate, p_empty=p, rank=rank, prompt_tokens=n_tokens,
-                            latency_s=latency)
+                            history=window, latency_s=latency)
+
+    def for_scope(self, backend: Any, state: dict[str, Any]) -> Callable[[list[dict[str, str]]], GateDecision]:
+        """The gate over a scope's conversation state (its `gate` window), which the decision updates."""
+        def decide(messages: list[dict[str, str]]) -> GateDecision:
+            decision = self.decide(backend, state["gate"], messages)
+            state["gate"] = decision.history
+            return decision
+        return decide

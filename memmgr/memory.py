@@ -167,9 +167,9 @@ class Memory:
         if cfg.graph.mode != "graph":
             # whose facts: the user's; an agent-only scope keeps the agent's own (mem0's agent memory)
             owner = prompts.memory_owner([*recent, *new], "assistant" if scope.agent_id and not scope.user_id else "user")
-            gate = (lambda msgs: self._gate.decide(self.manager, key, msgs)) if self._gate else None
             facts, call = extract_facts(self.manager, cfg, summary=state["summary"], recent=recent, new=new,
-                                        today=today, style=style, context=ctx, owner=owner, gate=gate)
+                                        today=today, style=style, context=ctx, owner=owner,
+                                        gate=self._gate and self._gate.for_scope(self.manager, state))
             self._emit(call, calls, rejected)
         groups = [[f] for f in facts] if cfg.pipeline.update_mode == "per_fact" else ([facts] if facts else [])
         for group in groups:
@@ -205,7 +205,7 @@ class Memory:
             summary, call = summarize(self.manager, previous=summary, new=window, today=today, context=ctx)
             self._emit(call, calls, rejected)
             since = 0
-        self.db.set_state(key, summary, recent, state["pairs_seen"] + 1, since)
+        self.db.set_state(key, summary, recent, state["pairs_seen"] + 1, since, state["gate"])
 
     def _candidates(self, facts: Sequence[str], scope: Scope) -> list[MemoryItem]:
         """The s most similar memories of the scope for each fact (union, best score kept, best first)."""

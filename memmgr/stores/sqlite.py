@@ -35,7 +35,8 @@ CREATE INDEX IF NOT EXISTS idx_hist_call ON history(call_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS conv_state (
   scope_key TEXT PRIMARY KEY, summary TEXT NOT NULL DEFAULT '', recent TEXT NOT NULL DEFAULT '[]',
-  pairs_seen INTEGER NOT NULL DEFAULT 0, pairs_since_summary INTEGER NOT NULL DEFAULT 0
+  pairs_seen INTEGER NOT NULL DEFAULT 0, pairs_since_summary INTEGER NOT NULL DEFAULT 0,
+  gate TEXT NOT NULL DEFAULT '[]'
 );
 """
 
@@ -83,6 +84,8 @@ class SQLiteStore:
             raise ConfigError(f"{path} holds a history table memmgr did not write (a mem0 history database?): "
                               "give memmgr a file of its own")
         self.conn.executescript(_SCHEMA)
+        if "gate" not in {r[1] for r in self.conn.execute("PRAGMA table_info(conv_state)")}:  # a store from before
+            self.conn.execute("ALTER TABLE conv_state ADD COLUMN gate TEXT NOT NULL DEFAULT '[]'")
 
     def get_meta(self, key: str) -> Any:
         with self._lock:
@@ -247,20 +250,23 @@ class SQLiteStore:
         with self._lock:
             row = self.conn.execute("SELECT * FROM conv_state WHERE scope_key=?", (scope_key,)).fetchone()
         if not row:
-            return {"summary": "", "recent": [], "pairs_seen": 0, "pairs_since_summary": 0}
+            return {"summary": "", "recent": [], "pairs_seen": 0, "pairs_since_summary": 0, "gate": []}
         d = dict(row)
         d["recent"] = json.loads(d["recent"])
+        d["gate"] = json.loads(d["gate"])
         return d
 
     def set_state(self, scope_key: str, summary: str, recent: list[dict[str, Any]], pairs_seen: int,
-                  pairs_since_summary: int) -> None:
+                  pairs_since_summary: int, gate: list[float] | None = None) -> None:
+        """`gate`: the scope's recent P(empty) scores (memmgr.gate), kept so a restart ranks as before."""
         with self._lock:
             self.conn.execute(
-                "INSERT INTO conv_state (scope_key, summary, recent, pairs_seen, pairs_since_summary) "
-                "VALUES (?,?,?,?,?) ON CONFLICT(scope_key) DO UPDATE SET summary=excluded.summary, "
+                "INSERT INTO conv_state (scope_key, summary, recent, pairs_seen, pairs_since_summary, gate) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(scope_key) DO UPDATE SET summary=excluded.summary, "
                 "recent=excluded.recent, pairs_seen=excluded.pairs_seen, "
-                "pairs_since_summary=excluded.pairs_since_summary",
-                (scope_key, summary, json.dumps(recent, default=str), pairs_seen, pairs_since_summary),
+                "pairs_since_summary=excluded.pairs_since_summary, gate=excluded.gate",
+                (scope_key, summary, json.dumps(recent, default=str), pairs_seen, pairs_since_summary,
+                 json.dumps(list(gate or []))),
             )
 
     def clear_state(self, scope: Scope) -> int:

@@ -58,20 +58,36 @@ class FixedScore:
         return (self.p, 3) if return_tokens else self.p
 
 
-def test_gate_ranks_within_its_scope_and_window():
+def test_gate_ranks_within_its_window():
     b = FixedScore()
     gate = ExtractGate(0.5, window=3)
-    decide = {}
+    decide, hist = {}, []
     for i, p in enumerate([0.6, 0.2, 0.9, 0.4]):
         b.p = p
-        decide[i] = gate.decide(b, "maya", [{"role": "user", "content": "x"}])
+        decide[i] = gate.decide(b, hist, [{"role": "user", "content": "x"}])
+        hist = decide[i].history
     assert not decide[0].extract  # alone in its window: rank 0.5, not below 0.5
     assert decide[1].extract and not decide[2].extract
     assert decide[3].rank == pytest.approx(1.5 / 3)  # 0.6 left the window of 3: [0.2, 0.9, 0.4]
-    b.p = 0.95  # another scope starts its own history
-    assert gate.decide(b, "bob", [{"role": "user", "content": "x"}]).rank == pytest.approx(0.5)
+    assert hist == [0.2, 0.9, 0.4] and decide[3].prompt_tokens == 3
     with pytest.raises(ValueError, match="extract_rate"):
         ExtractGate(0.0, 4)
+
+
+def test_the_window_is_scope_state_in_the_store(tmp_path):
+    """A reopened store ranks against the scope's earlier pairs (one process per `memmgr add` works); another
+    scope starts from nothing."""
+    cfg = {"embedder": {"provider": "hash"}, "store": {"path": str(tmp_path / "s")},
+           "pipeline": {"extract_rate": 0.5, "gate_window": 8}}
+    b = ScoringBackend({"dog": 0.1, "weather": 0.9})
+    calls = []
+    with Memory(MemoryConfig.load(cfg), manager=b, trace_hooks=[calls.append]) as mem:
+        mem.add(pair("Nice weather today."), user_id="maya")
+    with Memory(MemoryConfig.load(cfg), manager=b, trace_hooks=[calls.append]) as mem:
+        assert mem.add(pair("I adopted a dog.", ids=("D1:3", "D1:4")), user_id="maya")["facts"]
+        assert not mem.add(pair("I adopted a dog."), user_id="bob")["facts"]  # bob's first pair: rank 0.5
+    ranks = [c.context["gate"]["rank"] for c in calls if c.stage == "extract"]
+    assert ranks == pytest.approx([0.5, 0.25, 0.5])
 
 
 def test_memory_skips_low_ranked_pairs_and_forces_facts_on_the_others():
@@ -120,3 +136,25 @@ def test_config_bounds():
     for bad in (0.0, 1.5):
         with pytest.raises((ValueError, ConfigError)):
             MemoryConfig.load({"pipeline": {"extract_rate": bad}})
+
+
+def test_a_store_from_before_the_gate_opens_and_keeps_its_state(tmp_path):
+    import sqlite3
+
+    from memmgr.stores.sqlite import SQLiteStore
+
+    path = str(tmp_path / "old.sqlite")
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)  # the conversation-state table as it was before the gate's column
+    conn.executescript("DROP TABLE conv_state; CREATE TABLE conv_state (scope_key TEXT PRIMARY KEY, summary TEXT NOT "
+                       "NULL DEFAULT '', recent TEXT NOT NULL DEFAULT '[]', pairs_seen INTEGER NOT NULL DEFAULT 0, "
+                       "pairs_since_summary INTEGER NOT NULL DEFAULT 0);"
+                       "INSERT INTO conv_state VALUES ('u=maya|a=|r=', 'S', '[]', 4, 1);")
+    conn.commit()
+    conn.close()
+    db = SQLiteStore(path)
+    assert db.get_state("u=maya|a=|r=") == {"scope_key": "u=maya|a=|r=", "summary": "S", "recent": [],
+                                             "pairs_seen": 4, "pairs_since_summary": 1, "gate": []}
+    db.set_state("u=maya|a=|r=", "S", [], 5, 2, [0.25])
+    assert db.get_state("u=maya|a=|r=")["gate"] == [0.25]
+    db.close()
