@@ -279,6 +279,8 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
                                                 "manager_prompt_tokens", "manager_completion_tokens",
                                                 "memories", *transfer_keys) if k in r}
         results[name]["results_file"] = res.get("paths", {}).get("results")
+        if gate:
+            results[name]["extract_rate"] = cfg.locomo.extract_rate
         for ref in ("transfer_store_every_turn", "transfer_rag_chunks"):  # the references, computed the same way
             if ref in res["results"]:
                 results[ref] = {k: res["results"][ref].get(k) for k in ("memories", *transfer_keys)}

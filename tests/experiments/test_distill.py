@@ -102,3 +102,4 @@ def test_locomo_stage_gates_the_trained_managers_only(tmp_path, monkeypatch):
                                                         "extract_rate": 0.5}})
     out = distill.stage_locomo(cfg, tmp_path / "out")
     assert seen == {"locomo_base": None, "locomo_sft": {"extract_rate": 0.5}} and out["sft"]["f1"] == 0.5
+    assert out["sft"]["extract_rate"] == 0.5 and "extract_rate" not in out["base"]
