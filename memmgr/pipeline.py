@@ -122,8 +122,8 @@ def extract_facts(
         call = ManagerCall(
             stage="extract", backend=getattr(backend, "name", type(backend).__name__),
             prompt_version=prompts.PROMPT_VERSION, prompt_style=style, messages=messages, raw_output=EMPTY,
-            parsed={"facts": []}, valid=True, prompt_tokens=decision.prompt_tokens, attempts=0, latency_s=decision.latency_s,
-            context={**context, "gate": _gate_record(decision), "facts": []},
+            parsed={"facts": []}, valid=True, prompt_tokens=decision.prompt_tokens, attempts=0,
+            latency_s=decision.latency_s, context={**context, "gate": _gate_record(decision), "facts": []},
         )
         return [], call
     parsed, call = call_manager(

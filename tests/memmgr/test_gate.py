@@ -158,3 +158,14 @@ def test_a_store_from_before_the_gate_opens_and_keeps_its_state(tmp_path):
     db.set_state("u=maya|a=|r=", "S", [], 5, 2, [0.25])
     assert db.get_state("u=maya|a=|r=")["gate"] == [0.25]
     db.close()
+
+
+def test_cli_gate_on_a_manager_that_cannot_score_is_one_line(tmp_path, capsys):
+    from memmgr.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("manager: {backend: 'tests.helpers:ScriptedBackend', model: echo}\nembedder: {provider: hash}\n"
+                   "pipeline: {extract_rate: 0.5}\n")
+    assert main(["--config", str(cfg), "--store", str(tmp_path / "s"), "add", "--user", "maya", "I have a dog."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "scores completions" in err and "\n" not in err and "Traceback" not in err
