@@ -108,15 +108,17 @@ def test_concurrent_adds_match_sequential_and_keep_order():
     assert wall < 60
 
 
-def test_concurrency_speeds_up_a_slow_manager():
-    def run(conc: int) -> float:
-        amem = AsyncMemory(MemoryConfig.load(CFG), manager=SlowEcho(delay_s=0.03), max_concurrency=conc)
-        t0 = time.perf_counter()
+def test_concurrency_overlaps_a_slow_manager():
+    """Four users' adds overlap on the manager with max_concurrency 4 and never with 1 (what the speed-up comes
+    from; the speed itself is measured in benchmarks/, not asserted here: wall time flakes on a loaded machine)."""
+    def run(conc: int) -> int:
+        manager = SlowEcho(delay_s=0.03)
+        amem = AsyncMemory(MemoryConfig.load(CFG), manager=manager, max_concurrency=conc)
         asyncio.run(_ingest(amem, USERS[:4]))
         asyncio.run(amem.close())
-        return time.perf_counter() - t0
+        return manager.max_in_flight
 
-    assert run(4) < run(1) / 2
+    assert run(1) == 1 and run(4) >= 2
 
 
 def test_scopes_sharing_a_user_are_serialised():
