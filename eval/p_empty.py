@@ -8,8 +8,9 @@ every prompt extracts from nearly every pair, one just over 0.5 from nearly none
 (the extraction calls of an eval run with `--save_calls true`, a seeded sample of `limit`) under each adapter and
 reports the level (median and quartiles of P(empty), the share above 0.5) apart from the ranking: with LOCOMO
 `data`, the AUC of P(empty) for telling the pairs holding an observation of the memory's owner (lower P(empty)) from
-the rest. Two seeds of one recipe that differ in level but not in ranking want a calibrated threshold, not more
-training. Output: a results JSON + Markdown under `output_dir`, one row per adapter.
+the rest. Two seeds of one recipe that differ in level but not in ranking want a decision by rank
+(`pipeline.extract_rate`, memmgr/gate.py), not more training. Output: a results JSON + Markdown under `output_dir`,
+one row per adapter.
 """
 
 from __future__ import annotations
