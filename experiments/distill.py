@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from memmgr.settings import ConfigError, Strict, apply_overrides, load_yaml, parse_overrides, split_config_arg
 
@@ -71,6 +71,15 @@ class StageLocomo(Strict):
     # the extract/skip gate for the trained managers (memmgr.gate; None = greedy decoding decides): a student whose
     # P('{"facts": []}') sits near 0.5 extracts from every pair or none depending on its seed
     extract_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    # rank the gate's pairs by a gate model fitted on the traces' extraction labels (train.gate, written to
+    # <output_dir>/gate.json) instead of the student's P(empty); needs extract_rate
+    gate_model: bool = False
+
+    @model_validator(mode="after")
+    def _gate_model_needs_rate(self) -> StageLocomo:
+        if self.gate_model and self.extract_rate is None:
+            raise ValueError("locomo.gate_model ranks pairs for the gate: set locomo.extract_rate too")
+        return self
 
 
 class DistillConfig(Strict):
@@ -260,13 +269,17 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
     transfer_keys = (*TRANSFER_METRICS, "stored_tokens")
     results = {}
     answerer = {"backend": "transformers", "model": cfg.model, "max_tokens": 32}
+    gate_model = _fit_gate(cfg, out) if cfg.locomo.extract_rate and cfg.locomo.gate_model else None
     for name, adapter in _managers(cfg, out):
         if name not in cfg.locomo.managers:
             continue
         manager = {"backend": "transformers", "model": cfg.model,
                    "max_tokens": cfg.locomo.manager_max_tokens or cfg.eval_max_tokens,
                    "extra": {"adapter": adapter} if adapter else {}}
-        gate = {"pipeline": {"extract_rate": cfg.locomo.extract_rate}} if adapter and cfg.locomo.extract_rate else {}
+        gate = {}
+        if adapter and cfg.locomo.extract_rate:
+            gate = {"pipeline": {"extract_rate": cfg.locomo.extract_rate,
+                                 **({"gate_model": gate_model["output"]} if gate_model else {})}}
         ecfg = {"name": f"locomo_{name}", "methods": ["mem0"], "split": "dev", "sample_ids": cfg.locomo.sample_ids,
                 "memory": {"manager": manager, "embedder": {"provider": "sentence-transformers"}, **gate},
                 "answerer": answerer, "top_k": cfg.locomo.top_k,
@@ -281,10 +294,19 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
         results[name]["results_file"] = res.get("paths", {}).get("results")
         if gate:
             results[name]["extract_rate"] = cfg.locomo.extract_rate
+            if gate_model:
+                results[name]["gate_model"] = {k: gate_model[k] for k in ("output", "train_rows", "eval")
+                                               if k in gate_model}
         for ref in ("transfer_store_every_turn", "transfer_rag_chunks"):  # the references, computed the same way
             if ref in res["results"]:
                 results[ref] = {k: res["results"][ref].get(k) for k in ("memories", *transfer_keys)}
     return results
+
+
+def _fit_gate(cfg: DistillConfig, out: Path) -> dict[str, Any]:
+    from train.gate import GateArguments, fit_gate
+
+    return fit_gate(GateArguments(dataset_path=_dataset(cfg, out), output=str(out / "gate.json")))
 
 
 STAGES: list[tuple[str, Callable[[DistillConfig, Path], dict[str, Any]]]] = [

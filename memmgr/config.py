@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from memmgr.settings import Strict as _Strict
 from memmgr.settings import build, load_yaml
@@ -67,6 +67,14 @@ class PipelineConfig(_Strict):
     # P('{"facts": []}') ranks lowest among the scope's last gate_window pairs; None = the manager decides alone
     extract_rate: float | None = Field(default=None, gt=0.0, le=1.0)
     gate_window: int = Field(default=64, ge=1)
+    # a gate model file (python -m train.gate) to rank the pairs by instead of the manager's P(empty); needs extract_rate
+    gate_model: str | None = None
+
+    @model_validator(mode="after")
+    def _gate_model_needs_rate(self) -> PipelineConfig:
+        if self.gate_model and self.extract_rate is None:
+            raise ValueError("pipeline.gate_model ranks pairs for the gate: set pipeline.extract_rate too")
+        return self
 
 
 class GraphConfig(_Strict):

@@ -65,7 +65,8 @@ class SentenceTransformerEmbedder:
         self.name = f"st:{os.path.basename(str(label).rstrip('/'))}"
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=64)
+        vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=64,
+                                 show_progress_bar=False)  # one bar per call would flood the eval logs
         return vecs.tolist()
 
 

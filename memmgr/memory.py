@@ -86,8 +86,7 @@ class Memory:
         self.graph = (GraphMemory(self.config, self.db, self.embedder, self._lock)
                       if self.config.graph.mode != "vector" else None)
         self._prompt_style: str | None = None
-        p = self.config.pipeline
-        self._gate = ExtractGate(p.extract_rate, p.gate_window) if p.extract_rate is not None else None
+        self._gate = ExtractGate.from_config(self.config.pipeline, self.embedder)
         self.reindex_report: dict[str, Any] | None = None
         mismatch = self.db.embedder_mismatch(self._embedder_id())
         if mismatch and not reindex:

@@ -17,7 +17,7 @@ from typing import Any
 from memmgr import prompts
 from memmgr.backends.base import BackendError, Generation, LLMBackend
 from memmgr.config import MemoryConfig
-from memmgr.gate import EMPTY, NON_EMPTY_PREFIX, GateDecision
+from memmgr.gate import EMPTY, NON_EMPTY_PREFIX, Gate, GateDecision
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text, support
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
@@ -109,15 +109,16 @@ def fact_sources(new: Sequence[Message], today: str) -> list[str]:
 def extract_facts(
     backend: LLMBackend, cfg: MemoryConfig, *, summary: str, recent: Sequence[Message], new: Sequence[Message],
     today: str, style: str, context: dict[str, Any], owner: Sequence[str] | None = None,
-    gate: Callable[[list[dict[str, str]]], GateDecision] | None = None,
+    gate: Gate | None = None,
 ) -> tuple[list[str], ManagerCall]:
     """The facts of the new pair. With `gate` (memmgr.gate) a skipped pair makes no generation (its call record
-    holds the gate's P(empty) and rank), and an extracted one is made to write at least one fact."""
+    holds the gate's P(empty) and rank), and an extracted one is made to write at least one fact where the backend
+    can force an output opening (the transformers one, which also scores completions)."""
     owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
     speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
-    decision = gate(messages) if gate else None
+    decision = gate(messages, new, owner) if gate else None
     if decision and not decision.extract:
         call = ManagerCall(
             stage="extract", backend=getattr(backend, "name", type(backend).__name__),
@@ -129,9 +130,10 @@ def extract_facts(
     parsed, call = call_manager(
         backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
         parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
-        schema=EXTRACT_SCHEMA, prefix=NON_EMPTY_PREFIX if decision else None,
+        schema=EXTRACT_SCHEMA,
+        prefix=NON_EMPTY_PREFIX if decision and getattr(backend, "completion_prob", None) else None,
     )
-    if decision:  # the scoring pass read the prompt once more
+    if decision:  # the scoring pass (the manager's P(empty); 0 tokens for a gate model) read the prompt once more
         call.prompt_tokens += decision.prompt_tokens
         call.latency_s += decision.latency_s
         call.context["gate"] = _gate_record(decision)

@@ -99,7 +99,19 @@ def test_locomo_stage_gates_the_trained_managers_only(tmp_path, monkeypatch):
     data.write_text("[]")
     cfg = load_config("configs/main/smollm2_cpu.yaml", False, {
         "output_dir": str(tmp_path / "out"), "locomo": {"data": str(data), "managers": ["base", "sft"],
-                                                        "extract_rate": 0.5}})
+                                                        "extract_rate": 0.5, "gate_model": False}})
     out = distill.stage_locomo(cfg, tmp_path / "out")
     assert seen == {"locomo_base": None, "locomo_sft": {"extract_rate": 0.5}} and out["sft"]["f1"] == 0.5
     assert out["sft"]["extract_rate"] == 0.5 and "extract_rate" not in out["base"]
+
+    # with locomo.gate_model the gate model is fitted on the run's traces and ranks the trained managers' pairs
+    fitted = {"output": str(tmp_path / "out" / "gate.json"), "train_rows": 9, "eval": {"all": {"auc": 0.8}}}
+    monkeypatch.setattr(distill, "_fit_gate", lambda cfg, out: fitted)
+    cfg = load_config("configs/main/smollm2_cpu.yaml", False, {
+        "output_dir": str(tmp_path / "out"), "locomo": {"data": str(data), "managers": ["sft"], "extract_rate": 0.5,
+                                                        "gate_model": True}})
+    out = distill.stage_locomo(cfg, tmp_path / "out")
+    assert seen["locomo_sft"] == {"extract_rate": 0.5, "gate_model": fitted["output"]}
+    assert out["sft"]["gate_model"]["eval"] == {"all": {"auc": 0.8}}
+    with pytest.raises(ValueError, match="extract_rate"):
+        load_config("configs/main/smollm2_cpu.yaml", False, {"locomo": {"extract_rate": None, "gate_model": True}})
