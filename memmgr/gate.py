@@ -22,9 +22,9 @@ What ranks the pairs (`pipeline.gate_model`):
 - a gate model (`python -m train.gate`): a logistic regression over the embedder's vectors of the owner's new turns
   and of the other speakers' ones, plus their log word counts, fitted on the extraction labels of an SFT dataset
   (non-empty or not). Same conv-30 pairs: AUC 0.81 (the owner's word count alone: 0.79). It costs two embeddings
-  and no manager pass, so it gates any backend; the extraction is forced to a fact only where the backend can force
-  an output opening (the transformers one); elsewhere the manager may still return none. Its P(empty) is 1 - the
-  model's P(facts).
+  and no manager pass, so it gates any backend. An extracted pair is made to hold a fact by the forced opening on the
+  transformers backend, elsewhere by a schema with `minItems: 1` (structured outputs: vLLM, OpenAI-compatible
+  servers; a backend that ignores schemas may still return none). Its P(empty) is 1 - the model's P(facts).
 """
 
 from __future__ import annotations

@@ -29,6 +29,13 @@ EXTRACT_SCHEMA: dict[str, Any] = {
     "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
     "required": ["facts"],
 }
+# the extract/skip gate's extracted pairs on a backend that cannot force an output opening (vLLM, OpenAI-compatible
+# servers): structured outputs hold the list to at least one fact instead
+EXTRACT_SCHEMA_ONE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+    "required": ["facts"],
+}
 UPDATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"memory": {"type": "array", "items": {
@@ -112,13 +119,15 @@ def extract_facts(
     gate: Gate | None = None,
 ) -> tuple[list[str], ManagerCall]:
     """The facts of the new pair. With `gate` (memmgr.gate) a skipped pair makes no generation (its call record
-    holds the gate's P(empty) and rank), and an extracted one is made to write at least one fact where the backend
-    can force an output opening (the transformers one, which also scores completions)."""
+    holds the gate's P(empty) and rank), and an extracted one is made to write at least one fact: by forcing the
+    output to open a fact list (the transformers backend) or, elsewhere, by a schema that wants one (honoured where
+    structured outputs are: vLLM, OpenAI-compatible servers)."""
     owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
     speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
     decision = gate(messages, new, owner) if gate else None
+    forces = getattr(backend, "completion_prob", None) is not None  # the transformers engine: scores and forces
     if decision and not decision.extract:
         call = ManagerCall(
             stage="extract", backend=getattr(backend, "name", type(backend).__name__),
@@ -130,8 +139,8 @@ def extract_facts(
     parsed, call = call_manager(
         backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
         parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
-        schema=EXTRACT_SCHEMA,
-        prefix=NON_EMPTY_PREFIX if decision and getattr(backend, "completion_prob", None) else None,
+        schema=EXTRACT_SCHEMA_ONE if decision and not forces else EXTRACT_SCHEMA,
+        prefix=NON_EMPTY_PREFIX if decision and forces else None,
     )
     if decision:  # the scoring pass (the manager's P(empty); 0 tokens for a gate model) read the prompt once more
         call.prompt_tokens += decision.prompt_tokens

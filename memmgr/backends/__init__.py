@@ -76,6 +76,8 @@ def call_schema(json_schema: dict[str, Any] | None, messages: Sequence[dict[str,
         facts: dict[str, Any] = {"type": "array", "items": _string(max_chars)}
         if max_facts:
             facts["maxItems"] = max_facts
+        if (props["facts"] or {}).get("minItems"):  # the extract/skip gate wants a fact (pipeline.EXTRACT_SCHEMA_ONE)
+            facts["minItems"] = props["facts"]["minItems"]
         return {"type": "object", "properties": {"facts": facts}, "required": ["facts"], "additionalProperties": False}
     if stage != "update" or "memory" not in props:
         return json_schema

@@ -9,8 +9,10 @@ import json
 import pytest
 
 from memmgr import Memory, MemoryConfig
+from memmgr.backends import call_schema
 from memmgr.embed import HashEmbedder
 from memmgr.gate import EMPTY, GateModel, gate_features, split_turns
+from memmgr.pipeline import EXTRACT_SCHEMA, EXTRACT_SCHEMA_ONE
 from memmgr.prompts import stage_of
 from tests.helpers import ScriptedBackend, pair
 
@@ -67,7 +69,13 @@ def test_a_backend_that_cannot_score_is_gated_by_the_model(tmp_path):
             return '{"facts": ["Maya adopted a dog named Rex"]}'
         return '{"memory": [{"id": "new", "text": "Maya adopted a dog named Rex", "event": "ADD"}]}'
 
-    backend = ScriptedBackend(answer)
+    class SchemaRecorder(ScriptedBackend):
+        def generate(self, messages, *, json_schema=None, **kw):
+            schemas.append(json_schema)
+            return super().generate(messages, json_schema=json_schema, **kw)
+
+    schemas: list = []
+    backend = SchemaRecorder(answer)
     cfg = {"embedder": {"provider": "hash", "dim": 8},
            "pipeline": {"extract_rate": 0.5, "gate_window": 8, "gate_model": _model(tmp_path / "g.json")}}
     with Memory(MemoryConfig.load(cfg), manager=backend, trace_hooks=[calls.append]) as mem:
@@ -77,6 +85,11 @@ def test_a_backend_that_cannot_score_is_gated_by_the_model(tmp_path):
         skipped = mem.add(pair("Ok.", ids=("D1:5", "D1:6")), user_id="maya")
     assert out["facts"] == ["Maya adopted a dog named Rex"] and not skipped["facts"]
     assert len(extracted) == 1 and "Rex" in extracted[0]
+    # no forced opening here: the extracted pair's schema asks for at least one fact (vLLM / servers honour it)
+    assert schemas[0] == EXTRACT_SCHEMA_ONE and schemas[0]["properties"]["facts"]["minItems"] == 1
+    strict = call_schema(EXTRACT_SCHEMA_ONE, backend.calls[0], max_chars=80, max_facts=3)
+    assert strict["properties"]["facts"]["minItems"] == 1 and strict["properties"]["facts"]["maxItems"] == 3
+    assert "minItems" not in call_schema(EXTRACT_SCHEMA, backend.calls[0], max_facts=3)["properties"]["facts"]
     gates = [c.context["gate"] for c in calls if c.stage == "extract"]
     assert [g["extract"] for g in gates] == [False, True, False]
     assert gates[1]["p_empty"] < gates[0]["p_empty"]

@@ -45,6 +45,17 @@ def test_pipeline_ingests_a_conversation_through_the_engine(report):
     assert p["consistency"]["missing_vectors"] == p["consistency"]["orphan_vectors"] == 0
 
 
+def test_gated_pipeline_gets_a_fact_from_every_extracted_pair(report):
+    """A gate model ranks the pairs on an engine that cannot force an output opening: skipped pairs make no
+    generation, extracted ones carry a `minItems: 1` schema that the engine honours even for a random model."""
+    extracts = [c for c in report["gated"]["calls"] if c["stage"] == "extract"]
+    taken = [c for c in extracts if c["gate"]["extract"]]
+    skipped = [c for c in extracts if not c["gate"]["extract"]]
+    assert len(extracts) == 5 and taken and skipped
+    assert all(c["attempts"] == 0 for c in skipped)
+    assert all(c["valid"] and c["raw_facts"] >= 1 for c in taken), taken
+
+
 def test_concurrent_users_share_the_engine_in_batches(report):
     a, s = report["async"], report["sequential"]
     assert max(a["batch_sizes"]) > 1  # calls of different users went into one engine call

@@ -96,6 +96,28 @@ def smollm2(spec: dict) -> dict:
     return report
 
 
+def gated_pipeline(backend, spec: dict, gate_path: Path) -> dict:
+    """The extract/skip gate on the engine: a gate model ranks the pairs (this engine cannot force an output opening)
+    and each extracted pair's schema wants at least one fact, which structured outputs must deliver even from a
+    random model."""
+    from memmgr import Memory, MemoryConfig
+    from tests.serving.fixtures import conversation
+
+    dim = 16  # weights on the owner's word count only: longer owner turns rank first
+    gate_path.write_text(json.dumps({"embedder": f"hash-{dim}", "dim": dim, "weights": [0.0] * (2 * dim) + [1.0, 0.0],
+                                     "bias": 0.0}))
+    cfg = MemoryConfig.load({"embedder": {"provider": "hash", "dim": dim},
+                             "manager": {"backend": "vllm", "model": spec["model"]},
+                             "pipeline": {"extract_rate": spec.get("gate_rate", 0.6), "gate_model": str(gate_path)}})
+    calls: list[dict] = []
+    with Memory(cfg, manager=backend, trace_hooks=[lambda c: calls.append(
+            {"stage": c.stage, "gate": c.context.get("gate"), "attempts": c.attempts, "valid": c.valid,
+             "raw_facts": len((c.parsed or {}).get("facts") or []) if c.stage == "extract" else None})]) as mem:
+        for pair in conversation("maya", spec.get("pairs", 3) + 2):
+            mem.add(pair, user_id="maya")
+    return {"calls": calls}
+
+
 def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if spec.get("mode") == "smollm2":
@@ -130,6 +152,7 @@ def main(spec_path: str, out_path: str) -> None:
     report["pipeline"] = {"adds": len(adds), "calls": calls, "results": [a["results"] for a in adds],
                           "seconds": time.perf_counter() - t, **store_report(mem, ["maya"])}
     mem.close()
+    report["gated"] = gated_pipeline(backend, spec, Path(out_path).with_name("gate.json"))
 
     # many users at once: AsyncMemory wraps the engine in a BatchingBackend (answers shadowed: known content)
     plan = ENGINE_PLAN
