@@ -54,6 +54,7 @@ def test_gated_pipeline_gets_a_fact_from_every_extracted_pair(report):
     assert len(extracts) == 5 and taken and skipped
     assert all(c["attempts"] == 0 for c in skipped)
     assert all(c["valid"] and c["raw_facts"] >= 1 for c in taken), taken
+    assert report["gated"]["facts_min_items"] == [1] * len(taken)  # what the engine was held to
 
 
 def test_concurrent_users_share_the_engine_in_batches(report):

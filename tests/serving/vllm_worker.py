@@ -98,10 +98,20 @@ def smollm2(spec: dict) -> dict:
 
 def gated_pipeline(backend, spec: dict, gate_path: Path) -> dict:
     """The extract/skip gate on the engine: a gate model ranks the pairs (this engine cannot force an output opening)
-    and each extracted pair's schema wants at least one fact, which structured outputs must deliver even from a
-    random model."""
+    and each extracted pair's engine schema wants at least one fact (`minItems: 1`), which structured outputs hold."""
     from memmgr import Memory, MemoryConfig
     from tests.serving.fixtures import conversation
+
+    class Recorder:  # the engine, recording the schema each call hands it
+        def __init__(self, inner):
+            self.inner, self.schemas = inner, []
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def generate(self, messages, **kw):
+            self.schemas.append(self.inner.schema_for(kw.get("json_schema"), messages))
+            return self.inner.generate(messages, **kw)
 
     dim = 16  # weights on the owner's word count only: longer owner turns rank first
     gate_path.write_text(json.dumps({"embedder": f"hash-{dim}", "dim": dim, "weights": [0.0] * (2 * dim) + [1.0, 0.0],
@@ -110,12 +120,15 @@ def gated_pipeline(backend, spec: dict, gate_path: Path) -> dict:
                              "manager": {"backend": "vllm", "model": spec["model"]},
                              "pipeline": {"extract_rate": spec.get("gate_rate", 0.6), "gate_model": str(gate_path)}})
     calls: list[dict] = []
-    with Memory(cfg, manager=backend, trace_hooks=[lambda c: calls.append(
+    engine = Recorder(backend)
+    with Memory(cfg, manager=engine, trace_hooks=[lambda c: calls.append(
             {"stage": c.stage, "gate": c.context.get("gate"), "attempts": c.attempts, "valid": c.valid,
              "raw_facts": len((c.parsed or {}).get("facts") or []) if c.stage == "extract" else None})]) as mem:
         for pair in conversation("maya", spec.get("pairs", 3) + 2):
             mem.add(pair, user_id="maya")
-    return {"calls": calls}
+    facts_min_items = [(s or {}).get("properties", {}).get("facts", {}).get("minItems") for s in engine.schemas
+                       if "facts" in (s or {}).get("properties", {})]
+    return {"calls": calls, "facts_min_items": facts_min_items}
 
 
 def main(spec_path: str, out_path: str) -> None:
