@@ -98,6 +98,27 @@ def test_pipeline_ingests_a_conversation_through_the_server(served):
     mem.close()
 
 
+def test_gated_pipeline_through_the_server_gets_a_fact_per_extracted_pair(served, tmp_path):
+    """The gate with a gate model over `vllm serve` (the served engine cannot score or force an opening): the base
+    random model, sampled, still writes at least one fact for each extracted pair (the schema's minItems)."""
+    _, plan = served
+    dim = 16
+    gate = tmp_path / "gate.json"  # weights on the owner's word count: longer owner turns rank first
+    gate.write_text(json.dumps({"embedder": f"hash-{dim}", "dim": dim, "weights": [0.0] * (2 * dim) + [1.0, 0.0],
+                                "bias": 0.0}))
+    calls = []
+    cfg = {"manager": manager_cfg(plan, model="memmgr-base", temperature=1.0), "embedder": {**HASH, "dim": dim},
+           "pipeline": {"extract_rate": 0.6, "gate_model": str(gate)}}
+    with Memory(MemoryConfig.load(cfg), trace_hooks=[calls.append]) as mem:
+        for pair in conversation("maya", 5):
+            mem.add(pair, user_id="maya")
+    extracts = [c for c in calls if c.stage == "extract"]
+    taken = [c for c in extracts if c.context["gate"]["extract"]]
+    assert len(extracts) == 5 and 0 < len(taken) < 5
+    assert all(c.attempts == 0 for c in extracts if not c.context["gate"]["extract"])
+    assert all(c.valid and c.parsed["facts"] for c in taken), [c.raw_output for c in taken]
+
+
 class Counting(Shadow):
     """Shadow that records how many requests were in flight at once."""
 
