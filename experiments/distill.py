@@ -304,9 +304,13 @@ def stage_locomo(cfg: DistillConfig, out: Path) -> dict[str, Any]:
 
 
 def _fit_gate(cfg: DistillConfig, out: Path) -> dict[str, Any]:
+    """The gate model on the run's train traces, scored on the LOCOMO traces' validation split (conv-30) when the run
+    traced LOCOMO (the mix's validation rows are worlds, which any ranking separates)."""
     from train.gate import GateArguments, fit_gate
 
-    return fit_gate(GateArguments(dataset_path=_dataset(cfg, out), output=str(out / "gate.json")))
+    locomo = out / "traces" / "locomo" / "dataset"
+    return fit_gate(GateArguments(dataset_path=_dataset(cfg, out), output=str(out / "gate.json"),
+                                  eval_dataset_path=str(locomo) if "locomo" in cfg.data and locomo.exists() else None))
 
 
 STAGES: list[tuple[str, Callable[[DistillConfig, Path], dict[str, Any]]]] = [
