@@ -1,4 +1,4 @@
-"""The extract/skip gate: decide from P('{"facts": []}') whether a pair gets an extraction, ranked per scope.
+"""The extract/skip gate: decide from a pair's P(empty), ranked per scope, whether it gets an extraction.
 
 A small manager writes `{"facts": []}` or a fact list with probabilities close to each other, and greedy decoding
 turns that into all or nothing: two training seeds of one recipe ranked conv-30's pairs alike (which pairs more
@@ -8,9 +8,8 @@ student's median P(empty) is 0.46 on conv-30 and 0.59 on conv-26), so one fixed 
 
 With `pipeline.extract_rate` set, the gate keeps the level out of it: each pair's P(empty) is ranked among the last
 `pipeline.gate_window` pairs of the same scope (this one included); the pair is extracted when its rank is below
-`extract_rate` (the manager is then made to write at least one fact: its output is forced to open with
-`{"facts": ["`), else it is skipped without generating. So a scope's pairs are extracted at about that rate, those
-most likely to hold facts first. The window is part of the scope's conversation state in the store (beside its
+`extract_rate` (the manager is then made to write at least one fact, below), else it is skipped without
+generating. So a scope's pairs are extracted at about that rate, those most likely to hold facts first. The window is part of the scope's conversation state in the store (beside its
 recent messages), so a restarted process, or one process per `memmgr add`, ranks as one long-lived process would; one
 scope's history never moves another's decisions. A scope's first pair ranks 0.5, so with a rate at or below 0.5 it is
 skipped.
@@ -22,9 +21,12 @@ What ranks the pairs (`pipeline.gate_model`):
 - a gate model (`python -m train.gate`): a logistic regression over the embedder's vectors of the owner's new turns
   and of the other speakers' ones, plus their log word counts, fitted on the extraction labels of an SFT dataset
   (non-empty or not). Same conv-30 pairs: AUC 0.81 (the owner's word count alone: 0.79). It costs two embeddings
-  and no manager pass, so it gates any backend. An extracted pair is made to hold a fact by the forced opening on the
-  transformers backend, elsewhere by a schema with `minItems: 1` (structured outputs: vLLM, OpenAI-compatible
-  servers; a backend that ignores schemas may still return none). Its P(empty) is 1 - the model's P(facts).
+  and no manager pass, so it gates any backend. Its P(empty) is 1 - the model's P(facts).
+
+An extracted pair's manager call is forced to open its output with `{"facts": ["` where the backend can (the
+transformers one); elsewhere it gets a schema with `minItems: 1` (structured outputs: vLLM, OpenAI-compatible
+servers; a backend that ignores schemas may still return none). A store that switches between the two rankers keeps
+its window, so for up to `gate_window` pairs it ranks the new scores against the old ones.
 """
 
 from __future__ import annotations
