@@ -9,10 +9,10 @@ student's median P(empty) is 0.46 on conv-30 and 0.59 on conv-26), so one fixed 
 With `pipeline.extract_rate` set, the gate keeps the level out of it: each pair's P(empty) is ranked among the last
 `pipeline.gate_window` pairs of the same scope (this one included); the pair is extracted when its rank is below
 `extract_rate` (the manager is then made to write at least one fact, below), else it is skipped without
-generating. So a scope's pairs are extracted at about that rate, those most likely to hold facts first. The window is part of the scope's conversation state in the store (beside its
-recent messages), so a restarted process, or one process per `memmgr add`, ranks as one long-lived process would; one
-scope's history never moves another's decisions. A scope's first pair ranks 0.5, so with a rate at or below 0.5 it is
-skipped.
+generating. So a scope's pairs are extracted at about that rate, those most likely to hold facts first. The window
+is part of the scope's conversation state in the store (beside its recent messages), so a restarted process, or one
+process per `memmgr add`, ranks as one long-lived process would; one scope's history never moves another's
+decisions. A scope's first pair ranks 0.5, so with a rate at or below 0.5 it is skipped.
 
 What ranks the pairs (`pipeline.gate_model`):
 - unset: the manager's own P('{"facts": []}') (one forward pass over the extraction prompt; the transformers backend).
