@@ -74,6 +74,8 @@ class Memory:
         if "dim" in self.config.embedder.model_fields_set and self.embedder.dim != self.config.embedder.dim:
             raise ConfigError(f"embedder {self._embedder_id()['name']} makes {self.embedder.dim}-dim vectors, the config "
                               f"says {self.config.embedder.dim}")
+        # before any store opens: a bad gate model must not leave one open
+        self._gate = ExtractGate.from_config(self.config.pipeline, self.embedder)
         if store.path:
             os.makedirs(store.path, exist_ok=True)
         sqlite_path = store.sqlite_path or (os.path.join(store.path, "history.sqlite") if store.path else None)
@@ -86,7 +88,6 @@ class Memory:
         self.graph = (GraphMemory(self.config, self.db, self.embedder, self._lock)
                       if self.config.graph.mode != "vector" else None)
         self._prompt_style: str | None = None
-        self._gate = ExtractGate.from_config(self.config.pipeline, self.embedder)
         self.reindex_report: dict[str, Any] | None = None
         mismatch = self.db.embedder_mismatch(self._embedder_id())
         if mismatch and not reindex:
