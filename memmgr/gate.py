@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from memmgr.prompts import extraction_output
+from memmgr.prompts import extraction_output, is_owner
 from memmgr.types import Message
 
 EMPTY = extraction_output([])  # '{"facts": []}'
@@ -70,10 +70,11 @@ NOTHING = "(nothing)"  # what is embedded for a side with no turn in the pair
 
 
 def split_turns(turns: Sequence[tuple[str, str]], owner: Sequence[str]) -> tuple[str, str]:
-    """(owner's text, others' text) of the new turns, given as (speaker, text); a speaker is the owner as in
-    memmgr.prompts.format_turn (the name, or its capitalised form, is in `owner`)."""
-    own = [t for s, t in turns if s in owner or s.capitalize() in owner]
-    other = [t for s, t in turns if not (s in owner or s.capitalize() in owner)]
+    """(owner's text, others' text) of the new turns, given as (speaker, text); whose turn is the owner's is decided
+    as the extraction prompt marks it (memmgr.prompts.is_owner)."""
+    mine = [is_owner(s, owner) for s, _ in turns]
+    own = [t for (_, t), m in zip(turns, mine) if m]
+    other = [t for (_, t), m in zip(turns, mine) if not m]
     return " ".join(own), " ".join(other)
 
 

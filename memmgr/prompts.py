@@ -156,10 +156,16 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def is_owner(speaker: str, owner: Sequence[str]) -> bool:
+    """Whether a turn's speaker (a name, or a role when unnamed: "user" is "User") is one of the memory's `owner`."""
+    speaker = _one_line(speaker)
+    return speaker in owner or speaker.capitalize() in owner
+
+
 def format_turn(msg: Message, owner: Sequence[str] = ()) -> str:
     """`[id] Name: text`; `[id] Name (owner): text` when the speaker is one of `owner` (extraction prompts)."""
     speaker = _one_line(msg.name or msg.role)
-    mark = OWNER_MARK if speaker in owner or speaker.capitalize() in owner else ""
+    mark = OWNER_MARK if is_owner(speaker, owner) else ""
     return f"[{msg.id or ''}] {speaker}{mark}: {_one_line(msg.content)}"
 
 
