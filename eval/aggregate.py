@@ -20,7 +20,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "parseable_rate_update": True, "outcome_f1": True,
     "id_accuracy": True, "hallucinated_id_rate": False, "fact_f1": True, "latency_p50": False, "latency_p95": False,
     # eval/transfer.py: memories against LOCOMO's observation annotations
-    "evidence_coverage": True, "observation_recall": True, "memory_match_rate": True, "stored_tokens": False,
+    "evidence_coverage": True, "matched_coverage": True, "observation_recall": True, "memory_match_rate": True, "stored_tokens": False,
     "memory_redundancy": False,
 }
 QUALITY = ("f1", "bleu1", "j", "evidence_recall")

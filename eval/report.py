@@ -37,7 +37,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     # transfer to real dialogue (eval/transfer.py): stored memories against LOCOMO's observation annotations
     ("memories/conv", "memories", "{:.0f}"), ("relations/conv", "relations", "{:.0f}"),
     ("stored tok/conv", "stored_tokens", "{:.0f}"),
-    ("obs. evid. coverage", "evidence_coverage", "{:.3f}"), ("obs. recall", "observation_recall", "{:.3f}"),
+    ("obs. evid. coverage", "evidence_coverage", "{:.3f}"), ("matched coverage", "matched_coverage", "{:.3f}"),
+    ("obs. recall", "observation_recall", "{:.3f}"),
     ("mem. match rate", "memory_match_rate", "{:.3f}"), ("mem. redundancy", "memory_redundancy", "{:.3f}"),
 )
 

@@ -155,6 +155,8 @@ def test_conversation_transfer_counts(obs_data):
              ([{"text": "Tom lives in Leeds", "source_ids": ["D1:2"]}], ["Tom"])]
     got = conversation_transfer(s, facts, ConstEmbedder(), cfg)
     assert got["covered_ids"] == 2 and got["evidence_coverage"] == 0.5
+    # both covered turns are cited by a memory that matches an observation of that turn (Maya D1:1, Tom D1:2)
+    assert got["match_covered_ids"] == 2 and got["matched_coverage"] == 0.5
     # matched: Maya's beagle (3/3 words), Tom's Leeds ({live, leeds} inside {live, leeds, cats}); not the nurse,
     # the marathon; the car memory matches nothing
     assert got["matched_observations"] == 2 and got["observation_recall"] == 0.5
@@ -173,6 +175,22 @@ def test_conversation_transfer_counts(obs_data):
     assert [i["covered"] for i in obs.values()] == [True, False, True, True]
     both = pool([got, got, None])
     assert both["observation_recall"] == 0.5 and both["memories"] == 3 and both["n_conversations"] == 2
+    assert both["matched_coverage"] == 0.5
+
+
+def test_matched_coverage_does_not_credit_a_chain(obs_data):
+    """An UPDATE chain cites every turn it was rewritten on: coverage counts them all, matched coverage only the
+    turns whose observation the memory's text matches."""
+    [s] = [x for x in load_samples(obs_data) if x.sample_id == "conv-30"]
+    s = limit_sample(s, sessions=1, questions=None, categories={1, 2, 3, 4})
+    chain = [([{"text": "Maya adopted a beagle named Pixel", "source_ids": ["D1:1", "D1:3"]}], ["Maya"])]
+    got = conversation_transfer(s, chain, ConstEmbedder(), TransferConfig())
+    assert got["covered_ids"] == 2 and got["evidence_coverage"] == 0.5  # Maya D1:1 and D1:3 (the nurse turn)
+    assert got["match_covered_ids"] == 1 and got["matched_coverage"] == 0.25  # only the beagle's turn
+    # a matching memory that cites another turn than its observation's covers nothing
+    wrong_turn = [([{"text": "Maya adopted a beagle named Pixel", "source_ids": ["D1:3"]}], ["Maya"])]
+    got = conversation_transfer(s, wrong_turn, ConstEmbedder(), TransferConfig())
+    assert got["matched_observations"] == 1 and got["matched_coverage"] == 0.0
 
 
 # ------------------------------------------------------------------------------------------------ the harness
@@ -254,3 +272,38 @@ def test_redundant_memories_within_a_scope():
     assert redundant(texts, emb, 0.85) == [True, True, False]  # the same text twice; the third stands alone
     assert redundant(texts[:1], emb, 0.85) == [False] and redundant([], emb, 0.85) == []
     assert redundant(texts, ConstEmbedder(), 1.01) == [False, False, False]  # nothing reaches a cosine above 1
+
+
+# ------------------------------------------------------------------------------------------------ rescoring
+def test_rescore_items_gives_the_run_figures_again(obs_data, tmp_path):
+    """A run's transfer samples hold everything: scored again they give the same rates (and the same rows per
+    (seed, conversation)); a file that is not transfer samples is a one-line error."""
+    from eval.transfer import main, rescore_items
+
+    [s] = [x for x in load_samples(obs_data) if x.sample_id == "conv-30"]
+    s = limit_sample(s, sessions=1, questions=None, categories={1, 2, 3, 4})
+    scopes = [([{"text": "Maya adopted a beagle named Pixel", "source_ids": ["D1:1", "D1:3"]},
+                {"text": "Maya is saving for a car", "source_ids": []}], ["Maya"]),
+              ([{"text": "Tom lives in Leeds", "source_ids": ["D1:2"]}], ["Tom"])]
+    run = conversation_transfer(s, scopes, ConstEmbedder(), TransferConfig())
+    items = [{"seed": 0, "conversation_id": "conv-30", **it} for it in run["items"]]
+    again = rescore_items(items, ConstEmbedder(), TransferConfig())
+    for k in ("evidence_coverage", "matched_coverage", "observation_recall", "memory_match_rate",
+              "memory_redundancy", "memories"):
+        assert again[k] == pytest.approx(run[k]), k
+    two = rescore_items(items + [{**it, "seed": 1} for it in items], ConstEmbedder(), TransferConfig())
+    assert len(two["per_conversation"]) == 2 and two["matched_coverage"] == pytest.approx(run["matched_coverage"])
+    stricter = rescore_items(items, ConstEmbedder(), TransferConfig(overlap_threshold=1.01))
+    assert stricter["observation_recall"] == 0.0 and stricter["evidence_coverage"] == run["evidence_coverage"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q", "f1": 0.5}) + "\n")
+    with pytest.raises(SystemExit, match="error: not a transfer sample"):
+        main(["--name", "x", "--samples", f"[{bad}]", "--embedder", "{provider: hash}",
+              "--output_dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="error: .*missing.jsonl not found"):
+        main(["--name", "x", "--samples", f"[{tmp_path / 'missing.jsonl'}]", "--output_dir", str(tmp_path)])
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(it) + "\n" for it in items))
+    out = main(["--name", "x", "--samples", f"[{good}]", "--embedder", "{provider: hash}",
+                "--output_dir", str(tmp_path)])
+    assert list(out["results"]) == ["x / good"] and out["results"]["x / good"]["memories"] == 3
