@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from memmgr import scoring
 from memmgr.gate import EMPTY  # what a manager writes for "no facts"
 from memmgr.settings import Strict
 
@@ -78,9 +79,7 @@ def owner_observed(calls: Sequence[dict[str, Any]], data: str) -> list[bool]:
 
 def auc(low: Sequence[float], high: Sequence[float]) -> float | None:
     """P(a value of `low` < a value of `high`), ties half: how well P(empty) ranks the `low` group first."""
-    if not low or not high:
-        return None
-    return sum((a < b) + 0.5 * (a == b) for a in low for b in high) / (len(low) * len(high))
+    return scoring.auc([False] * len(low) + [True] * len(high), [*low, *high])
 
 
 def summarize(ps: Sequence[float], observed: Sequence[bool] | None) -> dict[str, Any]:

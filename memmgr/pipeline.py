@@ -8,6 +8,8 @@ operations per call.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -140,7 +142,7 @@ def extract_facts(
         backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
         parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
         schema=EXTRACT_SCHEMA_ONE if decision and not forces else EXTRACT_SCHEMA,
-        prefix=NON_EMPTY_PREFIX if decision and forces else None,
+        prefix=_opening(owner, cfg.pipeline.open_with_owner) if decision and forces else None,
     )
     if decision:  # the scoring pass (the manager's P(empty); 0 tokens for a gate model) read the prompt once more
         call.prompt_tokens += decision.prompt_tokens
@@ -162,6 +164,13 @@ def extract_facts(
     call.context["facts"] = facts
     call.applied = [{"fact": f} for f in facts]
     return facts, call
+
+
+def _opening(owner: Sequence[str], with_owner: bool) -> str:
+    """The forced opening of an extracted pair's output: a fact list, and with `with_owner` its first fact begins
+    with the owner's name (JSON-escaped) when the scope has exactly one."""
+    name = json.dumps(owner[0])[1:-1] if with_owner and len(owner) == 1 else ""
+    return NON_EMPTY_PREFIX + name
 
 
 def _gate_record(d: GateDecision) -> dict[str, Any]:

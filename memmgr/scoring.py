@@ -331,3 +331,26 @@ def pooled_fact_match(rows: Sequence[dict[str, Any]], outputs: Sequence[str], em
     return {"fact_match_recall": gold_hit / gold_n if gold_n else None,
             "fact_match_rate": pred_hit / pred_n if pred_n else None}
 
+
+
+def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """ROC AUC: P(a positive's score > a negative's), ties half (Mann-Whitney U over average ranks); None without
+    both classes. One definition for the gate model's fit (train.gate) and the P(empty) diagnostic (eval.p_empty)."""
+    if len(labels) != len(scores):
+        raise ValueError(f"{len(labels)} labels for {len(scores)} scores")
+    n_pos = sum(1 for y in labels if y)
+    n_neg = len(labels) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):  # a run of tied scores shares the mean of its ranks (1-based)
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    u = sum(r for r, y in zip(ranks, labels) if y) - n_pos * (n_pos + 1) / 2
+    return u / (n_pos * n_neg)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memmgr.scoring import auc
 from train.args import ConfigError, parse_cli
 
 log = logging.getLogger("train.gate")
@@ -64,12 +65,6 @@ def examples(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], lis
         labels.append(bool(parse_facts(r["label"]).facts))
         sources.append(r.get("source") or "all")
     return pairs, labels, sources
-
-
-def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
 
 
 def fit_gate(args: GateArguments) -> dict[str, Any]:

@@ -169,3 +169,20 @@ def test_cli_gate_on_a_manager_that_cannot_score_is_one_line(tmp_path, capsys):
     assert main(["--config", str(cfg), "--store", str(tmp_path / "s"), "add", "--user", "maya", "I have a dog."]) == 2
     err = capsys.readouterr().err.strip()
     assert "scores completions" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_open_with_owner_names_the_owner_in_the_forced_opening():
+    """pipeline.open_with_owner: the extracted pair's output opens '{"facts": ["Maya' (both prompts ask for facts
+    that name the person); several owners or none: the plain opening; the name is JSON-escaped."""
+    from memmgr.pipeline import _opening
+
+    b = ScoringBackend({"dog": 0.1, "weather": 0.9})
+    mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}, "pipeline": {
+        "extract_rate": 0.5, "gate_window": 8, "open_with_owner": True}}), manager=b)
+    mem.add(pair("Nice weather today."), user_id="maya")
+    mem.add(pair("I adopted a dog.", ids=("D1:3", "D1:4")), user_id="maya")
+    assert [p for p in b.prefixes if p] == [NON_EMPTY_PREFIX + "Maya"]
+    mem.close()
+    assert _opening(["Jon"], False) == NON_EMPTY_PREFIX
+    assert _opening(["Jon", "Gina"], True) == _opening([], True) == NON_EMPTY_PREFIX
+    assert _opening(['Jo "JJ" Lee'], True) == NON_EMPTY_PREFIX + 'Jo \\"JJ\\" Lee'
