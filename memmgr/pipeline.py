@@ -9,7 +9,6 @@ operations per call.
 from __future__ import annotations
 
 import json
-
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -198,6 +197,9 @@ def decide_ops(
         target = id_map.get(op.id or "")
         try:
             text = ""
+            if op.event == "DELETE" and target and support(target.memory, facts) < guards.min_delete_support:
+                raise Rejected("unsupported_delete", f"the facts restate {support(target.memory, facts):.2f} < "
+                                                     f"{guards.min_delete_support} of memory {op.id}")
             if op.event in ("ADD", "UPDATE"):
                 text = check_memory_text(op.text, max_chars=guards.max_text_chars)
                 sources = list(facts) + ([target.memory] if target and op.event == "UPDATE" else [])

@@ -144,14 +144,36 @@ def test_destructive_cap(make_memory):
         update=[*[ops({"id": "new", "text": t, "event": "ADD"}) for t in many],
                 ops(*[{"id": str(i), "event": "DELETE"} for i in range(5)])],
     )
+    # (a blanket "everything" restates none of the items: min_delete_support 0 lets the cap alone decide here)
     mem = make_memory(script, pipeline={"update_mode": "per_fact"}, guards={"max_destructive_per_call": 2,
-                                                                              "min_fact_support": 0.0})
+                                                                              "min_fact_support": 0.0,
+                                                                              "min_delete_support": 0.0})
     mem.add(pair(" ".join(f"I own item{i}." for i in range(5))), user_id="maya", timestamp=TS)
     assert len(texts(mem)) == 5
     r = mem.add(pair("I sold everything I own."), user_id="maya", timestamp=TS)
     assert sum(1 for x in r["results"] if x["event"] == "DELETE") == 2
     assert sum(1 for x in r["rejected"] if x["reason"] == "destructive_cap") == 3
     assert len(texts(mem)) == 3
+
+
+def test_a_delete_must_be_about_its_memory(make_memory):
+    """guards.min_delete_support: a DELETE whose facts restate too little of the memory is rejected (the memory
+    stays); one that restates it applies."""
+    script = StageScript(
+        extract=[facts("Maya has a dog named Rex", "Maya works at a bakery"), facts("Maya gave Rex to her sister"),
+                 facts("Maya started a pottery class")],
+        update=[ops({"id": "new", "text": "Maya has a dog named Rex", "event": "ADD"},
+                    {"id": "new", "text": "Maya works at a bakery", "event": "ADD"}),
+                ops({"id": "0", "event": "DELETE"}), ops({"id": "0", "event": "DELETE"})],
+    )
+    mem = make_memory(script, pipeline={"update_mode": "batched"}, guards={"min_fact_support": 0.0})
+    mem.add(pair("I have a dog named Rex and I work at a bakery."), user_id="maya", timestamp=TS)
+    r = mem.add(pair("I gave Rex to my sister."), user_id="maya", timestamp=TS)
+    assert [x["event"] for x in r["results"]] == ["DELETE"] and texts(mem) == ["Maya works at a bakery"]
+    r = mem.add(pair("I started a pottery class."), user_id="maya", timestamp=TS)
+    assert r["results"] == [] and texts(mem) == ["Maya works at a bakery"]
+    [rej] = r["rejected"]
+    assert rej["reason"] == "unsupported_delete" and "0.33 < 0.35" in rej["detail"]
 
 
 def test_revert_call_and_memory(make_memory):
