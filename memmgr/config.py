@@ -76,9 +76,10 @@ class PipelineConfig(_Strict):
     # a gate model file (python -m train.gate) to rank the pairs by instead of the manager's P(empty); needs extract_rate
     gate_model: str | None = None
     # an extracted pair's forced opening also names the owner ('{"facts": ["Jon'): both prompts ask for facts that
-    # name the person, and a fact about another speaker is rejected anyway (guards.owner_only). Only where the output
-    # opening is forced (the transformers backend) and the scope has one owner name
-    open_with_owner: bool = False
+    # name the person (382 of the 387 facts of the conv-26-weighted SFT mix open with the owner's name), and a fact
+    # about another speaker is rejected anyway (guards.owner_only). Only where the output opening is forced (the
+    # transformers backend) and the scope has one owner name
+    open_with_owner: bool = True
 
     @model_validator(mode="after")
     def _gate_model_needs_rate(self) -> PipelineConfig:

@@ -39,8 +39,9 @@ class ScoringBackend(ScriptedBackend):
             new = parse_extraction_input(messages)["new"][0]
             from memmgr.backends.base import Generation
 
-            return Generation(text=prefix + f'{new["name"]} said {new["text"]}"]}}', prompt_tokens=10,
-                              completion_tokens=5)
+            fact = f'{new["name"]} said {new["text"]}'
+            opened = prefix[len(NON_EMPTY_PREFIX):]  # the owner's name under pipeline.open_with_owner
+            return Generation(text=prefix + fact[len(opened):] + '"]}', prompt_tokens=10, completion_tokens=5)
         return super().generate(messages, json_schema=json_schema, max_tokens=max_tokens, temperature=temperature)
 
 
@@ -107,10 +108,10 @@ def test_memory_skips_low_ranked_pairs_and_forces_facts_on_the_others():
     out = mem.add(pair("We took the dog to the vet.", ids=("D2:1", "D2:2")), user_id="maya")
     assert out["facts"] == ["Maya said We took the dog to the vet."]  # 0.1 ranks below half of the window
     [forced] = [c for c in calls if c.stage == "extract" and c.context["gate"]["extract"]]
-    assert forced.raw_output.startswith(NON_EMPTY_PREFIX) and forced.prompt_tokens == 10 + 7
+    assert forced.raw_output.startswith(NON_EMPTY_PREFIX + "Maya") and forced.prompt_tokens == 10 + 7
     skipped = [c for c in calls if c.stage == "extract" and not c.context["gate"]["extract"]]
     assert all(c.raw_output == EMPTY and c.attempts == 0 and c.prompt_tokens == 7 for c in skipped)
-    assert b.scored == 5 and [p for p in b.prefixes if p] == [NON_EMPTY_PREFIX]
+    assert b.scored == 5 and [p for p in b.prefixes if p] == [NON_EMPTY_PREFIX + "Maya"]  # pipeline.open_with_owner
     mem.close()
 
 
@@ -178,7 +179,7 @@ def test_open_with_owner_names_the_owner_in_the_forced_opening():
 
     b = ScoringBackend({"dog": 0.1, "weather": 0.9})
     mem = Memory(MemoryConfig.load({"embedder": {"provider": "hash"}, "pipeline": {
-        "extract_rate": 0.5, "gate_window": 8, "open_with_owner": True}}), manager=b)
+        "extract_rate": 0.5, "gate_window": 8}}), manager=b)  # the default
     mem.add(pair("Nice weather today."), user_id="maya")
     mem.add(pair("I adopted a dog.", ids=("D1:3", "D1:4")), user_id="maya")
     assert [p for p in b.prefixes if p] == [NON_EMPTY_PREFIX + "Maya"]
