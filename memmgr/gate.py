@@ -24,8 +24,9 @@ What ranks the pairs (`pipeline.gate_model`):
   and no manager pass, so it gates any backend. Its P(empty) is 1 - the model's P(facts).
 
 An extracted pair's manager call is forced to open its output with `{"facts": ["` where the backend can (the
-transformers one); elsewhere it gets a schema with `minItems: 1` (structured outputs: vLLM, OpenAI-compatible
-servers; a backend that ignores schemas may still return none). A store that switches between the two rankers keeps
+transformers one), followed by the owner's name when the scope has one (`pipeline.open_with_owner`, the default);
+elsewhere it gets a schema with `minItems: 1` and no name (structured outputs: vLLM, OpenAI-compatible servers; a
+backend that ignores schemas may still return none). A store that switches between the two rankers keeps
 its window, so for up to `gate_window` pairs it ranks the new scores against the old ones.
 """
 
