@@ -168,10 +168,18 @@ def has_observations(samples: Sequence[Any]) -> bool:
 
 
 # ------------------------------------------------------------------------------------- rescoring saved samples
-class RescoreConfig(TransferConfig):
+class RescoreConfig(Strict):
     name: str
     samples: list[str]  # transfer samples files of finished runs (`samples_<task>_transfer_*.jsonl`)
+    sim_threshold: float = SIM_THRESHOLD
+    overlap_threshold: float = OVERLAP_THRESHOLD
+    redundancy_threshold: float = 0.85
+    embedder: EmbedderConfig | None = None  # None = all-MiniLM-L6-v2 (the transfer runs' embedder)
     output_dir: str = "outputs/transfer"
+
+    def transfer(self) -> TransferConfig:
+        return TransferConfig(sim_threshold=self.sim_threshold, overlap_threshold=self.overlap_threshold,
+                              redundancy_threshold=self.redundancy_threshold)
 
 
 def rescore_items(items: Sequence[dict[str, Any]], embedder: Any, cfg: TransferConfig) -> dict[str, Any]:
@@ -203,7 +211,7 @@ def rescore(cfg: RescoreConfig) -> dict[str, Any]:
     from eval.report import write_report
     from memmgr.embed import make_embedder
 
-    embedder = make_embedder(cfg.embedder or EmbedderConfig(provider="sentence-transformers"))
+    embedder = make_embedder(cfg.embedder or EmbedderConfig())
     results = {}
     for path in map(Path, cfg.samples):
         if not path.is_file():
@@ -212,7 +220,7 @@ def rescore(cfg: RescoreConfig) -> dict[str, Any]:
             items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: not readable JSON lines ({e})") from None
-        results[f"{cfg.name} / {path.stem}"] = rescore_items(items, embedder, cfg)
+        results[f"{cfg.name} / {path.stem}"] = rescore_items(items, embedder, cfg.transfer())
     meta = {"config": cfg.model_dump(mode="json")}
     return {"results": results,
             "paths": write_report(results, {}, meta, Path(cfg.output_dir) / cfg.name, plots=False)}

@@ -197,9 +197,11 @@ def decide_ops(
         target = id_map.get(op.id or "")
         try:
             text = ""
-            if op.event == "DELETE" and target and support(target.memory, facts) < guards.min_delete_support:
-                raise Rejected("unsupported_delete", f"the facts restate {support(target.memory, facts):.2f} < "
-                                                     f"{guards.min_delete_support} of memory {op.id}")
+            if op.event == "DELETE" and target:
+                restated = support(target.memory, facts)
+                if restated < guards.min_delete_support:
+                    raise Rejected("unsupported_delete", f"the facts restate {restated:.2f} < "
+                                                         f"{guards.min_delete_support} of memory {op.id}")
             if op.event in ("ADD", "UPDATE"):
                 text = check_memory_text(op.text, max_chars=guards.max_text_chars)
                 sources = list(facts) + ([target.memory] if target and op.event == "UPDATE" else [])
