@@ -21,6 +21,7 @@ from memmgr.config import MemoryConfig
 from memmgr.gate import EMPTY, NON_EMPTY_PREFIX, Gate, GateDecision
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text, support
+from memmgr.scoring import word_overlap
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
 
 log = logging.getLogger(__name__)
@@ -178,9 +179,11 @@ def _gate_record(d: GateDecision) -> dict[str, Any]:
 
 def decide_ops(
     backend: LLMBackend, cfg: MemoryConfig, *, facts: Sequence[str], candidates: Sequence[MemoryItem], today: str,
-    style: str, context: dict[str, Any],
+    style: str, context: dict[str, Any], names: Sequence[str] = (),
 ) -> tuple[list[ResolvedOp], ManagerCall]:
-    """Show candidates under small integer ids, parse the decisions, and resolve/validate them."""
+    """Show candidates under small integer ids, parse the decisions, and resolve/validate them. `names`: the
+    conversation's speakers, left out when a DELETE's memory is compared with the facts (every fact and memory of a
+    scope names its owner)."""
     shown = [(str(i), c.memory) for i, c in enumerate(candidates)]
     id_map = {str(i): c for i, c in enumerate(candidates)}
     messages = prompts.render_update(facts, shown, today, style)
@@ -198,10 +201,10 @@ def decide_ops(
         try:
             text = ""
             if op.event == "DELETE" and target:
-                restated = support(target.memory, facts)
-                if restated < guards.min_delete_support:
-                    raise Rejected("unsupported_delete", f"the facts restate {restated:.2f} < "
-                                                         f"{guards.min_delete_support} of memory {op.id}")
+                about = max((word_overlap(target.memory, f, names) for f in facts), default=0.0)
+                if about < guards.min_delete_overlap:
+                    raise Rejected("unrelated_delete", f"word overlap with the facts {about:.2f} < "
+                                                       f"{guards.min_delete_overlap}: memory {op.id}")
             if op.event in ("ADD", "UPDATE"):
                 text = check_memory_text(op.text, max_chars=guards.max_text_chars)
                 sources = list(facts) + ([target.memory] if target and op.event == "UPDATE" else [])

@@ -144,10 +144,10 @@ def test_destructive_cap(make_memory):
         update=[*[ops({"id": "new", "text": t, "event": "ADD"}) for t in many],
                 ops(*[{"id": str(i), "event": "DELETE"} for i in range(5)])],
     )
-    # (a blanket "everything" restates none of the items: min_delete_support 0 lets the cap alone decide here)
+    # (a blanket "everything" shares no word with the items: min_delete_overlap 0 lets the cap alone decide here)
     mem = make_memory(script, pipeline={"update_mode": "per_fact"}, guards={"max_destructive_per_call": 2,
                                                                               "min_fact_support": 0.0,
-                                                                              "min_delete_support": 0.0})
+                                                                              "min_delete_overlap": 0.0})
     mem.add(pair(" ".join(f"I own item{i}." for i in range(5))), user_id="maya", timestamp=TS)
     assert len(texts(mem)) == 5
     r = mem.add(pair("I sold everything I own."), user_id="maya", timestamp=TS)
@@ -157,8 +157,8 @@ def test_destructive_cap(make_memory):
 
 
 def test_a_delete_must_be_about_its_memory(make_memory):
-    """guards.min_delete_support: a DELETE whose facts restate too little of the memory is rejected (the memory
-    stays); one that restates it applies."""
+    """guards.min_delete_overlap: a DELETE whose memory shares too few content words with the call's facts (names
+    left out) is rejected, and the memory stays; one about the same thing applies."""
     script = StageScript(
         extract=[facts("Maya has a dog named Rex", "Maya works at a bakery"), facts("Maya gave Rex to her sister"),
                  facts("Maya started a pottery class")],
@@ -173,7 +173,7 @@ def test_a_delete_must_be_about_its_memory(make_memory):
     r = mem.add(pair("I started a pottery class."), user_id="maya", timestamp=TS)
     assert r["results"] == [] and texts(mem) == ["Maya works at a bakery"]
     [rej] = r["rejected"]
-    assert rej["reason"] == "unsupported_delete" and "0.33 < 0.35" in rej["detail"]
+    assert rej["reason"] == "unrelated_delete" and "0.00 < 0.3" in rej["detail"]
 
 
 def test_revert_call_and_memory(make_memory):
