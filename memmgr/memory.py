@@ -164,7 +164,6 @@ class Memory:
         calls: list[ManagerCall] = []
 
         facts: list[str] = []
-        speakers = list(dict.fromkeys(m.name or m.role.capitalize() for m in [*recent, *new]))
         if cfg.graph.mode != "graph":
             # whose facts: the user's; an agent-only scope keeps the agent's own (mem0's agent memory)
             owner = prompts.memory_owner([*recent, *new], "assistant" if scope.agent_id and not scope.user_id else "user")
@@ -176,7 +175,7 @@ class Memory:
         for group in groups:
             candidates = self._candidates(group, scope)
             ops, call = decide_ops(self.manager, cfg, facts=group, candidates=candidates, today=today, style=style,
-                                   context=ctx, names=speakers)
+                                   context=ctx, names=prompts.speakers([*recent, *new]))
             applied = self._apply(ops, scope, call, source_ids=source_ids, session_date=iso(ts),
                                   metadata=metadata or {})
             results.extend(a for a in applied if a["event"] != "NOOP")

@@ -125,7 +125,7 @@ def extract_facts(
     output to open a fact list (the transformers backend) or, elsewhere, by a schema that wants one (honoured where
     structured outputs are: vLLM, OpenAI-compatible servers)."""
     owner = list(owner) if owner is not None else prompts.memory_owner([*recent, *new])
-    speakers = list(dict.fromkeys(m.name or m.role for m in [*recent, *new]))
+    speakers = prompts.speakers([*recent, *new])
     messages = prompts.render_extraction(summary, recent, new, today, style, owner=owner)
     guards = cfg.guards
     decision = gate(messages, new, owner) if gate else None

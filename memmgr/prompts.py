@@ -156,6 +156,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def speakers(messages: Sequence[Message]) -> list[str]:
+    """The conversation's speakers in order of appearance (a name, or the role when unnamed)."""
+    return list(dict.fromkeys(m.name or m.role for m in messages))
+
+
 def is_owner(speaker: str, owner: Sequence[str]) -> bool:
     """Whether a turn's speaker (a name, or a role when unnamed: "user" is "User") is one of the memory's `owner`."""
     speaker = _one_line(speaker)

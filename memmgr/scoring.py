@@ -332,7 +332,6 @@ def pooled_fact_match(rows: Sequence[dict[str, Any]], outputs: Sequence[str], em
             "fact_match_rate": pred_hit / pred_n if pred_n else None}
 
 
-
 def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     """ROC AUC: P(a positive's score > a negative's), ties half (Mann-Whitney U over average ranks); None without
     both classes. One definition for the gate model's fit (train.gate) and the P(empty) diagnostic (eval.p_empty)."""
