@@ -10,7 +10,10 @@ per source (`eval.manager --source NAME`). Output: `<output_dir>/dataset` (Datas
 
 `stages: {locomo: [extract]}` keeps only those stages of a source's *train* rows before the shares are taken (held-out
 splits stay whole): e.g. real-dialogue extraction rows at a high weight without conv-26's update rows, whose labels
-are all ADD (LOCOMO's observations rarely restate each other; docs/real_dialogue.md).
+are all ADD (LOCOMO's observations rarely restate each other; docs/real_dialogue.md). One trace folder may be listed
+under two names with different `stages`, to weight its stages apart: `sources: {synu: T, syne: T, ...}, stages: {synu:
+[update], syne: [extract]}, weights: {synu: 0.33, syne: 0.12, ...}`; its validation and test rows are taken once
+(under the first name).
 
 `balance: [extract, update]` (or one of them) draws each subsampled source's rows of those stages evenly across
 strata (`row_stratum`) instead of as they come, each stage keeping its share: extraction rows by whether the scope's
@@ -156,8 +159,11 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     parts = [tagged[k]["train"].select(_draw(tagged[k]["train"], n, rng, cfg.balance)) for k, n in counts.items() if n]
     if parts:
         out["train"] = concatenate_datasets(_common_columns(parts)).shuffle(seed=cfg.seed)
+    # one trace folder listed under two names (each with its own `stages`) gives its held-out rows once
+    held_out = {str(_dataset_path(p).resolve()): name for name, p in reversed(list(cfg.sources.items()))}
     for split in ("validation", "test"):
-        parts = [dd[split] for dd in tagged.values() if split in dd and len(dd[split])]
+        parts = [tagged[name][split] for name in cfg.sources if name in held_out.values()
+                 and split in tagged[name] and len(tagged[name][split])]
         if parts:
             out[split] = concatenate_datasets(_common_columns(parts))
     dd = DatasetDict(out)

@@ -46,6 +46,18 @@ def test_mix_stages_keeps_only_the_named_stages_of_a_sources_train_rows(tmp_path
     assert stats["stages"] == {"b": ["extract"]}
 
 
+def test_one_folder_under_two_names_weights_its_stages_apart_and_gives_held_out_rows_once(tmp_path, two_sources):
+    a = two_sources["a"]
+    stats = mix(MixConfig(sources={"au": a, "ae": a}, weights={"au": 3, "ae": 1},
+                          stages={"au": ["update"], "ae": ["extract"]}, output_dir=str(tmp_path / "mix")))
+    rows = [json.loads(x) for x in (tmp_path / "mix" / "train.jsonl").read_text().splitlines()]
+    assert {(r["mix_source"], r["stage"]) for r in rows} == {("au", "update"), ("ae", "extract")}
+    alone = mix(MixConfig(sources={"a": a}, output_dir=str(tmp_path / "alone")))
+    for split in ("validation", "test"):
+        assert stats["splits"][split]["examples"] == alone["splits"][split]["examples"]
+        assert stats["splits"][split]["by_source"] == {"au": alone["splits"][split]["examples"]}
+
+
 @pytest.mark.parametrize("flag, value, message", [
     ("--weights", "{b: 1}", "not listed"),
     ("--balance", "[graph]", "balance takes stages"),
