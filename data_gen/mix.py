@@ -67,6 +67,13 @@ class MixConfig(Strict):
             raise ValueError(f"stages takes {', '.join(STAGES + GRAPH_STAGES)}, got {sorted(typos)}")
         if set(self.balance) - set(STAGES):
             raise ValueError(f"balance takes stages extract / update, got {self.balance}")
+        by_folder: dict[str, list[str]] = {}
+        for name, path in self.sources.items():
+            by_folder.setdefault(str(_dataset_path(path).resolve()), []).append(name)
+        for names in (v for v in by_folder.values() if len(v) > 1):  # else the same train rows could be drawn twice
+            kept = [set(self.stages.get(n, STAGES + GRAPH_STAGES)) for n in names]
+            if any(a & b for i, a in enumerate(kept) for b in kept[i + 1:]):
+                raise ValueError(f"sources {names} name one folder: give each its own `stages` (no stage twice)")
         if any(w < 0 for w in self.weights.values()) or (self.weights and not sum(self.weights.values())):
             raise ValueError("weights must be non-negative with a positive sum")
         return self

@@ -52,6 +52,8 @@ def test_one_folder_under_two_names_weights_its_stages_apart_and_gives_held_out_
                           stages={"au": ["update"], "ae": ["extract"]}, output_dir=str(tmp_path / "mix")))
     rows = [json.loads(x) for x in (tmp_path / "mix" / "train.jsonl").read_text().splitlines()]
     assert {(r["mix_source"], r["stage"]) for r in rows} == {("au", "update"), ("ae", "extract")}
+    with pytest.raises(ValueError, match="name one folder"):  # the same train rows would be drawn twice
+        MixConfig(sources={"au": a, "ae": a}, stages={"au": ["update", "extract"], "ae": ["extract"]})
     alone = mix(MixConfig(sources={"a": a}, output_dir=str(tmp_path / "alone")))
     for split in ("validation", "test"):
         assert stats["splits"][split]["examples"] == alone["splits"][split]["examples"]
