@@ -67,16 +67,20 @@ class MixConfig(Strict):
             raise ValueError(f"stages takes {', '.join(STAGES + GRAPH_STAGES)}, got {sorted(typos)}")
         if set(self.balance) - set(STAGES):
             raise ValueError(f"balance takes stages extract / update, got {self.balance}")
-        by_folder: dict[str, list[str]] = {}
-        for name, path in self.sources.items():
-            by_folder.setdefault(str(_dataset_path(path).resolve()), []).append(name)
-        for names in (v for v in by_folder.values() if len(v) > 1):  # else the same train rows could be drawn twice
+        for names in (v for v in self.by_folder().values() if len(v) > 1):  # else a train row could be drawn twice
             kept = [set(self.stages.get(n, STAGES + GRAPH_STAGES)) for n in names]
             if any(a & b for i, a in enumerate(kept) for b in kept[i + 1:]):
                 raise ValueError(f"sources {names} name one folder: give each its own `stages` (no stage twice)")
         if any(w < 0 for w in self.weights.values()) or (self.weights and not sum(self.weights.values())):
             raise ValueError("weights must be non-negative with a positive sum")
         return self
+
+    def by_folder(self) -> dict[str, list[str]]:
+        """Source names per trace folder (resolved), in the order listed: one folder may serve two names."""
+        out: dict[str, list[str]] = {}
+        for name, path in self.sources.items():
+            out.setdefault(str(_dataset_path(path).resolve()), []).append(name)
+        return out
 
 
 def _dataset_path(path: str) -> Path:
@@ -167,10 +171,9 @@ def mix(cfg: MixConfig) -> dict[str, Any]:
     if parts:
         out["train"] = concatenate_datasets(_common_columns(parts)).shuffle(seed=cfg.seed)
     # one trace folder listed under two names (each with its own `stages`) gives its held-out rows once
-    held_out = {str(_dataset_path(p).resolve()): name for name, p in reversed(list(cfg.sources.items()))}
+    held_out = [names[0] for names in cfg.by_folder().values()]
     for split in ("validation", "test"):
-        parts = [tagged[name][split] for name in cfg.sources if name in held_out.values()
-                 and split in tagged[name] and len(tagged[name][split])]
+        parts = [tagged[n][split] for n in held_out if split in tagged[n] and len(tagged[n][split])]
         if parts:
             out[split] = concatenate_datasets(_common_columns(parts))
     dd = DatasetDict(out)
