@@ -198,12 +198,24 @@ def _overlap(a: Sequence[str], b: Sequence[str]) -> float:
     return common / max(len(a), len(b))
 
 
+def unsupported_year(text: str, sources: Iterable[str]) -> int | None:
+    """A year (1900-2099) in `text` more than one away from every year in `sources`, or None. A resolved relative
+    date stays within one of the session date's year ("last month" on 4 January 2023 is December 2022); a small
+    student that writes a year from its training data (2023 on a 2026 session date) does not."""
+    years = {n for s in sources for n, _ in numbers(s) if 1900 <= n <= 2099}
+    return next((n for n, _ in numbers(text) if 1900 <= n <= 2099 and all(abs(n - y) > 1 for y in years)), None)
+
+
 def check_grounded(text: str, sources: Sequence[str], *, min_support: float) -> None:
-    """Raise Rejected unless enough of the text is supported by `sources` (the turns it came from)."""
+    """Raise Rejected unless enough of the text is supported by `sources` (the turns it came from, the session
+    date) and every year in it is near one of theirs (`unsupported_year`)."""
     if is_prompt_copy(text, sources):
         raise Rejected("prompt_copy", text[:80])
     if min_support <= 0:
         return
+    year = unsupported_year(text, sources)
+    if year is not None:
+        raise Rejected("ungrounded", f"{year} is not within a year of the messages or the date: {text[:80]}")
     score = support(text, sources)
     if score < min_support:
         raise Rejected("ungrounded", f"support {score:.2f} < {min_support:.2f}: {text[:80]}")

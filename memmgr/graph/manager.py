@@ -16,7 +16,7 @@ from memmgr.config import MemoryConfig
 from memmgr.graph import prompts as gp
 from memmgr.graph.parsing import parse_entities, parse_invalidations, parse_relations
 from memmgr.pipeline import call_manager, fact_sources
-from memmgr.sanitize import Rejected, check_grounded, check_memory_text, norm_text, numbers
+from memmgr.sanitize import Rejected, check_grounded, check_memory_text, norm_text, numbers, unsupported_year
 from memmgr.types import ManagerCall, Message, Rejection
 
 MAX_NAME_CHARS = 100
@@ -80,16 +80,15 @@ def extract_entities(backend: LLMBackend, cfg: MemoryConfig, *, new: Sequence[Me
 
 def check_when(text: str, sources: Sequence[str], today: str) -> str:
     """A relation's date as the manager resolved it: a clean short text whose numbers are in the messages or are
-    dates, with any year within one of today's (a resolved "last month" on 4 January 2023 is December 2022).
+    dates, with any year within one of today's or of a year in the messages (`sanitize.unsupported_year`: a resolved
+    "last month" on 4 January 2023 is December 2022).
     Raises Rejected("ungrounded") for an invented date."""
     when = check_memory_text(text, max_chars=MAX_WHEN_CHARS)
     known = {n for s in sources for n, _ in numbers(s)}
-    year = next((n for n, _ in reversed(numbers(today)) if 1900 <= n <= 2099), None)
-    for n, is_date in numbers(when):
-        if n in known:
-            continue
-        if not is_date or (1900 <= n <= 2099 and (year is None or abs(n - year) > 1)):
-            raise Rejected("ungrounded", f"{n} in {when[:60]!r} is neither in the messages nor a date near today")
+    n = next((n for n, is_date in numbers(when) if n not in known and not is_date), None)
+    n = n if n is not None else unsupported_year(when, [*sources, today])
+    if n is not None:
+        raise Rejected("ungrounded", f"{n} in {when[:60]!r} is neither in the messages nor a date near today")
     return when
 
 

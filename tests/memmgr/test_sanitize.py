@@ -63,3 +63,19 @@ def test_facts_about_another_speaker_are_not_the_owners(fact, owner, speakers, r
             check_owner(fact, owner, speakers)
     else:
         check_owner(fact, owner, speakers)
+
+
+def test_a_year_far_from_the_messages_and_the_date_is_ungrounded():
+    # a small student writes its training data's year (2023) into a fact said on a 2026 session date
+    sources = ["maya: We just moved from Denver to Portland last month.", "1 December 2026"]
+    with pytest.raises(Rejected) as e:
+        check_grounded("Maya moved from Denver to Portland in March 2023", sources, min_support=0.5)
+    assert e.value.reason == "ungrounded" and "2023" in e.value.detail
+    check_grounded("Maya moved from Denver to Portland in November 2026", sources, min_support=0.5)
+    # resolved "last year" / "next year", and a year said in the turn, stay grounded
+    check_grounded("Maya moved to Portland in 2025", sources, min_support=0.5)
+    check_grounded("Maya will move to Seattle in 2027", ["maya: We move to Seattle next year.", "1 December 2026"],
+                   min_support=0.5)
+    check_grounded("Maya lived in Denver from 2015", ["maya: I lived in Denver from 2015.", "1 December 2026"],
+                   min_support=0.5)
+    check_grounded("Maya moved in March 2023", sources, min_support=0)  # grounding off: no year check either
