@@ -100,26 +100,30 @@ class EmbeddedFalkorDB:
         self._finalizer()
 
 
-def connect(url: str | None) -> tuple[Any, EmbeddedFalkorDB | None]:
-    """A FalkorDB client for `url` (None = start an embedded server) and the embedded server, if any."""
+def connect(url: str | None, timeout_s: float | None = None) -> tuple[Any, EmbeddedFalkorDB | None]:
+    """A FalkorDB client for `url` (None = start an embedded server) and the embedded server, if any.
+    `timeout_s` bounds every socket read, so a stalled server is an error rather than a hang."""
     from falkordb import FalkorDB  # the redis client stack loads only when graph memory is used
 
     if url is None:
         server = EmbeddedFalkorDB()
-        return FalkorDB(unix_socket_path=server.socket), server
+        return FalkorDB(unix_socket_path=server.socket, socket_timeout=timeout_s), server
     u = urlparse(url)
     if u.scheme not in ("falkordb", "redis", "rediss") or not u.hostname:
         raise ConfigError(f"graph.url must look like falkordb://host:port, got {url!r}")
     return FalkorDB(host=u.hostname, port=u.port or 6379, username=u.username or None, password=u.password or None,
-                    ssl=u.scheme == "rediss"), None
+                    ssl=u.scheme == "rediss", socket_timeout=timeout_s, socket_connect_timeout=timeout_s), None
 
 
 class FalkorGraph:
     """Entities as (:Entity {id, name, type, user_id, agent_id, run_id}) nodes, relations as
     [:REL {id, relation, valid, user_id, agent_id, run_id}] edges, in one named graph."""
 
-    def __init__(self, url: str | None = None, graph_name: str = "memmgr", ready_timeout_s: float = 15.0):
-        self.client, self.server = connect(url)
+    def __init__(self, url: str | None = None, graph_name: str = "memmgr", ready_timeout_s: float = 15.0,
+                 timeout_s: float = 60.0):
+        # 60 s is far above any query graph memory sends (milliseconds on a conversation's graph); a client without a
+        # timeout waits forever on a server that stopped answering
+        self.client, self.server = connect(url, timeout_s)
         self.g = self.client.select_graph(graph_name)
         deadline = time.monotonic() + ready_timeout_s
         while True:  # the module may still be loading when the socket appears

