@@ -66,6 +66,8 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
         "thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
 _DIGITS_RE = re.compile(r"\d+")
 _THOUSANDS_SEP_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
+# all-digit dates: 2023-04-25, 2023/4/25, 25/04/2023, 4-25-23 (dots are left out: they are versions and decimals)
+_NUMERIC_DATE_RE = re.compile(r"(?<![\d/-])(?:\d{4}([-/])\d{1,2}\1\d{1,2}|\d{1,2}([-/])\d{1,2}\2(?:\d{4}|\d{2}))(?![\d/-])")
 
 
 class Rejected(ValueError):
@@ -148,10 +150,19 @@ def content_words(text: str) -> list[str]:
 def numbers(text: str) -> list[tuple[int, bool]]:
     """The numbers written with digits in `text` ("10,000" is one number, "3pm" holds 3, "7th" holds 7), each with
     whether it is part of a date: next to a month name ("7 May", "May 7th"), next to such a number ("12-13 March
-    2022"), or a year from 1900 to 2099."""
-    toks = words(_THOUSANDS_SEP_RE.sub("", text))
+    2022"), in an all-digit date ("2023-04-25", "25/04/2023"), or a year from 1900 to 2099."""
+    text = _THOUSANDS_SEP_RE.sub("", text)
+    toks: list[str] = []
+    dated: set[int] = set()
+    pos = 0
+    for m in _NUMERIC_DATE_RE.finditer(text):
+        toks += words(text[pos:m.start()])
+        dated.update(range(len(toks), len(toks) + 3))
+        toks += words(m.group())
+        pos = m.end()
+    toks += words(text[pos:])
     found = [(i, int(d)) for i, t in enumerate(toks) for d in _DIGITS_RE.findall(t)]
-    dated = {i for i, t in enumerate(toks) if t in _MONTHS}
+    dated |= {i for i, t in enumerate(toks) if t in _MONTHS}
     for i, _ in found + found[::-1]:  # forwards then backwards, so chains ("12 13 march") are caught both ways
         if i - 1 in dated or i + 1 in dated:
             dated.add(i)

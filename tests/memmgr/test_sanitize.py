@@ -39,6 +39,17 @@ def test_resolved_relative_date_is_partly_supported_not_rejected():
 def test_numbers_marks_dates():
     assert numbers("Sam ran 21 km on 12-13 March 2022") == [(21, False), (12, True), (13, True), (2022, True)]
     assert numbers("May 7th, at 3pm") == [(7, True), (3, False)]
+    assert numbers("on 2023-04-25 and 25/04/2023") == [(2023, True), (4, True), (25, True),
+                                                       (25, True), (4, True), (2023, True)]
+    assert numbers("version 3.10.12, part 1-2-3-4") == [(3, False), (10, False), (12, False),
+                                                        (1, False), (2, False), (3, False), (4, False)]
+
+
+def test_an_all_digit_date_from_the_session_date_is_grounded():
+    # a student writes "on 2023-04-25" for a thing said on 25 April 2023: its 04 is a month, not a made-up number
+    sources = ["Gina: I started my own online clothing store not so long ago", "11:24 am on 25 April, 2023"]
+    check_grounded("Gina started her own online clothing store on 2023-04-25", sources, min_support=0.5)
+    assert support("Gina sold 40 dresses on 2023-04-25", sources) == 0.0  # the 40 is still checked
 
 
 def test_norm_text():
