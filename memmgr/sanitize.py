@@ -67,7 +67,7 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
 _DIGITS_RE = re.compile(r"\d+")
 _THOUSANDS_SEP_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
 # all-digit dates: 2023-04-25, 2023/4/25, 25/04/2023, 4-25-23 (dots are left out: they are versions and decimals)
-_NUMERIC_DATE_RE = re.compile(r"(?<![\d/-])(?:\d{4}([-/])\d{1,2}\1\d{1,2}|\d{1,2}([-/])\d{1,2}\2(?:\d{4}|\d{2}))(?![\d/-])")
+_NUMERIC_DATE_RE = re.compile(r"(?<![\w/-])(?:\d{4}([-/])\d{1,2}\1\d{1,2}|\d{1,2}([-/])\d{1,2}\2(?:\d{4}|\d{2}))(?![\d/-])")
 
 
 class Rejected(ValueError):
