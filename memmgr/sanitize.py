@@ -157,8 +157,9 @@ def numbers(text: str) -> list[tuple[int, bool]]:
     pos = 0
     for m in _NUMERIC_DATE_RE.finditer(text):
         toks += words(text[pos:m.start()])
-        dated.update(range(len(toks), len(toks) + 3))
-        toks += words(m.group())
+        parts = words(m.group())
+        dated.update(range(len(toks), len(toks) + len(parts)))
+        toks += parts
         pos = m.end()
     toks += words(text[pos:])
     found = [(i, int(d)) for i, t in enumerate(toks) for d in _DIGITS_RE.findall(t)]
