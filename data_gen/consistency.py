@@ -20,7 +20,7 @@ from memmgr.sanitize import norm_text
 def decision_key(messages: list[dict[str, str]], text: str) -> str:
     if stage_of(messages) == "extract":
         return json.dumps(sorted(norm_text(f) for f in parse_facts(text).facts))
-    shown = [i for i, _ in parse_update_input(messages)["memories"]]
+    shown = dict(parse_update_input(messages)["memories"])
     ops = parse_ops(text, shown).ops
     return json.dumps(sorted((o.event, o.id or "", norm_text(o.text)) for o in ops))
 

@@ -56,7 +56,9 @@ class GuardConfig(_Strict):
     # out), else it is rejected. The 2,885 gold DELETEs of four synthetic + life trace sets: >= 0.33 ("Ines quit her
     # job as a paralegal" / "Ines works as a paralegal at a law firm downtown"); a real-dialogue student's 52 DELETE
     # proposals on conv-30: 46 under 0.3 (docs/real_dialogue.md). UPDATEs are not held to it: gold slot changes
-    # ("enjoys gardening" -> "enjoys rock climbing") share no content word. 0 disables the check
+    # ("enjoys gardening" -> "enjoys rock climbing") share no content word, except a NOOP that the parser reads as
+    # an UPDATE (it rewrote its memory: memmgr.parsing.parse_ops): its text is held to this overlap with the memory.
+    # 0 disables the check
     min_delete_overlap: float = 0.3
     # reject an extracted fact about another speaker (opens with their name, never names the owner): their facts
     # belong to their own scope

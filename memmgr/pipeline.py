@@ -192,8 +192,11 @@ def decide_ops(
         backend, messages, stage="update", max_retries=cfg.pipeline.max_retries, style=style,
         context={**context, "facts": list(facts), "shown": shown, "shown_memory_ids": {k: v.id for k, v in
                                                                                         id_map.items()}},
-        parse=lambda raw: parse_ops(raw, id_map.keys(), max_chars=guards.max_output_chars), schema=UPDATE_SCHEMA,
+        parse=lambda raw: parse_ops(raw, dict(shown), max_chars=guards.max_output_chars), schema=UPDATE_SCHEMA,
     )
+    if parsed.repaired:  # applied as UPDATEs below; the record keeps what the answer said
+        call.context["repaired"] = [r.model_dump() for r in parsed.repaired]
+    rewrites = {r.item["id"] for r in parsed.repaired}
     resolved: list[ResolvedOp] = []
     destructive = 0
     for op in parsed.ops:
@@ -205,6 +208,13 @@ def decide_ops(
                 if about < guards.min_delete_overlap:
                     raise Rejected("unrelated_delete", f"word overlap with the facts {about:.2f} < "
                                                        f"{guards.min_delete_overlap}: memory {op.id}")
+            if op.event == "UPDATE" and target and op.id in rewrites:
+                # the answer said NOOP: replacing the memory is our reading of it, so the new text must at least be
+                # about that memory (the DELETE guard's overlap), else nothing changes, as a NOOP would leave it
+                about = word_overlap(target.memory, op.text, names)
+                if about < guards.min_delete_overlap:
+                    raise Rejected("unrelated_rewrite", f"word overlap with memory {op.id} {about:.2f} < "
+                                                        f"{guards.min_delete_overlap}")
             if op.event in ("ADD", "UPDATE"):
                 text = check_memory_text(op.text, max_chars=guards.max_text_chars)
                 sources = list(facts) + ([target.memory] if target and op.event == "UPDATE" else [])

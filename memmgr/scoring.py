@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
@@ -86,9 +86,12 @@ def align_ops(pred: Sequence[Op], gold: Sequence[Op]) -> list[tuple[Op | None, O
     return pairs
 
 
-def score_update(raw: str, gold_ops: Sequence[dict[str, Any]], shown_ids: Sequence[str]) -> dict[str, Any]:
-    """Op accuracy (per gold op), id accuracy (for gold ops with a target), hallucinated ids, confusion pairs."""
-    parsed = parse_ops(raw, shown_ids)
+def score_update(raw: str, gold_ops: Sequence[dict[str, Any]],
+                 shown: Sequence[str] | Mapping[str, str]) -> dict[str, Any]:
+    """Op accuracy (per gold op), id accuracy (for gold ops with a target), hallucinated ids, confusion pairs.
+    `shown`: the shown ids, or id -> text (then the parser reads a NOOP that rewrites its memory as the UPDATE the
+    pipeline applies: `parse_ops`)."""
+    parsed = parse_ops(raw, shown)
     gold = [_gold_op(g) for g in gold_ops]
     hallucinated = sum(1 for r in parsed.rejected if r.reason in ("unknown_id", "missing_id"))
     if not parsed.valid:
@@ -150,7 +153,7 @@ def apply_ops_to_snapshot(snapshot: Sequence[tuple[str, str]] | Sequence[list[st
 
 def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
     """Apply the proposed ops to the shown snapshot and score the resulting memory state against gold."""
-    parsed = parse_ops(raw, [str(i) for i, _ in snapshot])
+    parsed = parse_ops(raw, {str(i): t for i, t in snapshot})
     if not parsed.valid:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     return state_scores(apply_ops_to_snapshot(snapshot, parsed.ops), gold_after)
@@ -185,7 +188,7 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
         return {"stage": "extract", "json_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
     shown = [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
     out = {"stage": "update", "json_valid": strict,
-           **score_update(raw, list(label.get("memory", [])), [i for i, _ in shown])}
+           **score_update(raw, list(label.get("memory", [])), {str(i): t for i, t in shown})}
     if row.get("gold_after"):
         out["outcome_f1"] = outcome_scores(raw, shown, json.loads(row["gold_after"]))["f1"]
     return out

@@ -59,7 +59,7 @@ def format_reward(completions: Sequence[Any], stage: Sequence[str], shown_memori
         elif st == "extract":
             p = parse_facts(text)
         else:
-            p = parse_ops(text, [i for i, _ in _shown(sm)])
+            p = parse_ops(text, dict(_shown(sm)))
         out.append(0.0 if not p.valid else (1.0 if not p.rejected else 0.5))
     return out
 
@@ -95,7 +95,7 @@ def op_agreement_reward(completions: Sequence[Any], stage: Sequence[str], label:
         if st != "update":
             out.append(None)
             continue
-        s = score_update(completion_text(c), _label(lab).get("memory", []), [i for i, _ in _shown(sm)])
+        s = score_update(completion_text(c), _label(lab).get("memory", []), dict(_shown(sm)))
         out.append(0.5 * s["op_accuracy"] + 0.5 * s["id_accuracy"] if s["parseable"] else 0.0)
     return out
 
@@ -121,7 +121,7 @@ def hallucinated_id_penalty(completions: Sequence[Any], stage: Sequence[str], sh
         if st != "update":
             out.append(None)
             continue
-        s = score_update(completion_text(c), _label(lab).get("memory", []), [i for i, _ in _shown(sm)])
+        s = score_update(completion_text(c), _label(lab).get("memory", []), dict(_shown(sm)))
         out.append(-min(1.0, float(s["hallucinated_ids"])) or 0.0)  # never -0.0 in logs
     return out
 
@@ -163,7 +163,7 @@ def qa_answer_reward(completions: Sequence[Any], stage: Sequence[str], shown_mem
             out.append(None)
             continue
         shown = _shown(sm)
-        parsed = parse_ops(completion_text(c), [i for i, _ in shown])
+        parsed = parse_ops(completion_text(c), dict(shown))
         state = apply_ops_to_snapshot(shown, parsed.ops) if parsed.valid else [t for _, t in shown]
         mem_words = [set(words(m)) for m in state]
         hit = sum(1 for a in answers if words(str(a)) and any(set(words(str(a))) <= mw for mw in mem_words))

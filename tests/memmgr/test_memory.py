@@ -229,6 +229,29 @@ def test_a_noop_on_a_memory_the_facts_do_not_restate_adds_no_evidence(make_memor
     assert item["source_ids"] == ["D1:1", "D1:2"] and [h["event"] for h in mem.history(item["id"])] == ["ADD"]
 
 
+def test_a_noop_that_rewrites_its_memory_updates_it_under_the_update_checks(make_memory):
+    script = StageScript(extract=[facts("Maya lives in Lisbon"), facts("Maya lives in Porto"),
+                                  facts("Maya lives in Rome"), facts("Maya adopted a cat called Miso")],
+                         update=[ops({"id": "new", "text": "Maya lives in Lisbon", "event": "ADD"}),
+                                 ops({"id": "0", "text": "Maya lives in Porto", "event": "NOOP"}),
+                                 ops({"id": "0", "text": "Maya lives in Porto near the old harbour bridge market", "event": "NOOP"}),
+                                 ops({"id": "0", "text": "Maya adopted a cat called Miso", "event": "NOOP"})])
+    calls = []
+    mem = make_memory(script)
+    mem.trace_hooks.append(calls.append)
+    mem.add(pair("I live in Lisbon."), user_id="maya", timestamp=TS)
+    r = mem.add(pair("I moved to Porto.", ids=("D2:1", "D2:2")), user_id="maya", timestamp=TS)
+    assert [(x["event"], x["memory"]) for x in r["results"]] == [("UPDATE", "Maya lives in Porto")]
+    assert [c for c in calls if c.stage == "update"][1].context["repaired"][0]["reason"] == "noop_new_text"
+    # read as an UPDATE, it is checked as one: an ungrounded rewrite is rejected and the store keeps its memory
+    r = mem.add(pair("I moved to Rome.", ids=("D3:1", "D3:2")), user_id="maya", timestamp=TS)
+    assert not r["results"] and [x["reason"] for x in r["rejected"]] == ["ungrounded"]
+    # and it must be about the memory it replaces: a rewrite into an unrelated fact changes nothing
+    r = mem.add(pair("I adopted a cat called Miso.", ids=("D4:1", "D4:2")), user_id="maya", timestamp=TS)
+    assert not r["results"] and [x["reason"] for x in r["rejected"]] == ["unrelated_rewrite"]
+    assert texts(mem) == ["Maya lives in Porto"]
+
+
 def test_trace_hook_records_calls(make_memory):
     calls = []
     mem = make_memory(echo_manager)

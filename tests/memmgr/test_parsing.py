@@ -88,3 +88,25 @@ def test_extraction_prompt_names_the_memory_owner_and_parses_back():
     old = [{"role": "user", "content": "Today's date: 1 May 2023\n### Summary\n(none)\n### Recent messages\n(none)\n"
             "### New messages\n[1] Sam: hi"}]
     assert parse_extraction_input(old)["owner"] == []  # prompts v1 had no owner line
+
+
+def test_a_noop_that_rewrites_its_memory_is_read_as_an_update():
+    shown = {"0": "Yusuf lives in Quito", "1": "Yusuf plays the drums"}
+    raw = json.dumps({"memory": [{"id": "0", "text": "Yusuf lives in Denver", "event": "NOOP"},
+                                 {"id": "1", "text": "yusuf plays the drums.", "event": "NOOP"},
+                                 {"id": "new", "text": "Yusuf adopted a cat", "event": "ADD"}]})
+    po = parse_ops(raw, shown)
+    assert [(o.event, o.id, o.text) for o in po.ops] == [
+        ("UPDATE", "0", "Yusuf lives in Denver"), ("NOOP", "1", "yusuf plays the drums."),
+        ("ADD", None, "Yusuf adopted a cat")]
+    assert po.ops[0].old_memory == "Yusuf lives in Quito" and not po.rejected
+    assert [(r.reason, r.item["event"], r.item["id"]) for r in po.repaired] == [("noop_new_text", "NOOP", "0")]
+    # ids only (no texts to compare with), or a NOOP without text: the event as written
+    assert [o.event for o in parse_ops(raw, list(shown)).ops] == ["NOOP", "NOOP", "ADD"]
+    assert [o.event for o in parse_ops(NOOP_0, shown).ops] == ["NOOP"]
+    # a rewrite of a memory the same answer already updates is a duplicate, not a second update
+    twice = json.dumps({"memory": [{"id": "0", "text": "Yusuf lives in Denver", "event": "UPDATE"},
+                                   {"id": "0", "text": "Yusuf lives in Oslo", "event": "NOOP"}]})
+    po = parse_ops(twice, shown)
+    assert [o.text for o in po.ops] == ["Yusuf lives in Denver"] and [r.reason for r in po.rejected] == ["duplicate_id"]
+    assert not po.repaired
