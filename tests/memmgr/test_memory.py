@@ -234,7 +234,8 @@ def test_a_noop_that_rewrites_its_memory_updates_it_under_the_update_checks(make
                                   facts("Maya lives in Rome"), facts("Maya adopted a cat called Miso")],
                          update=[ops({"id": "new", "text": "Maya lives in Lisbon", "event": "ADD"}),
                                  ops({"id": "0", "text": "Maya lives in Porto", "event": "NOOP"}),
-                                 ops({"id": "0", "text": "Maya lives in Porto near the old harbour bridge market", "event": "NOOP"}),
+                                 ops({"id": "0", "text": "Maya lives in Porto near the old harbour bridge market",
+                                      "event": "NOOP"}),
                                  ops({"id": "0", "text": "Maya adopted a cat called Miso", "event": "NOOP"})])
     calls = []
     mem = make_memory(script)
