@@ -20,15 +20,23 @@ if TYPE_CHECKING:
     from data_gen.generate import GenerateConfig
 
 
+def _op_key(item: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return item.get("event"), item.get("id"), item.get("text")
+
+
 def _label_ops(call: ManagerCall) -> list[dict[str, Any]]:
-    """The teacher's validated ops (small ids) minus any the pipeline rejected later (grounding, caps...)."""
-    rejected = {(r.item.get("event"), r.item.get("id"), r.item.get("text")) for r in call.rejected
-                if isinstance(r.item, dict)}
+    """The teacher's validated ops (small ids) minus any the pipeline rejected later (grounding, caps...). A NOOP
+    that rewrote its memory was parsed as an UPDATE (memmgr.parsing.parse_ops); where the pipeline turned that
+    reading down (`unrelated_rewrite`) the memory stayed as it was, so the label is the NOOP the teacher said, with
+    the memory's own text."""
+    rejected = {_op_key(r.item): r.reason for r in call.rejected if isinstance(r.item, dict)}
     ops = []
     for op in (call.parsed or {}).get("memory", []):
-        if (op["event"], op.get("id"), op["text"]) in rejected:
-            continue
-        ops.append({k: v for k, v in op.items() if v is not None})
+        reason = rejected.get(_op_key(op))
+        if reason == "unrelated_rewrite" and op.get("old_memory"):
+            ops.append({"id": op["id"], "text": op["old_memory"], "event": "NOOP"})
+        elif reason is None:
+            ops.append({k: v for k, v in op.items() if v is not None})
     return ops
 
 

@@ -214,3 +214,17 @@ def test_cli_config_errors_are_one_line():
         gen.main(["--config", "configs/data_gen/tiny.yaml", "--sourc.x", "1"])
     with pytest.raises(SystemExit, match=r"^error: config file not found"):
         gen.main(["--config", "configs/data_gen/nope.yaml"])
+
+
+def test_a_turned_down_rewrite_is_labelled_as_the_noop_it_was():
+    from data_gen.recorder import _label_ops
+    from memmgr.types import ManagerCall, Rejection
+
+    rewrite = {"event": "UPDATE", "id": "0", "text": "Maya adopted a cat", "old_memory": "Maya lives in Porto"}
+    ungrounded = {"event": "ADD", "id": None, "text": "Maya won the lottery", "old_memory": None}
+    call = ManagerCall(stage="update", valid=True, parsed={"memory": [rewrite, ungrounded, {
+        "event": "ADD", "id": None, "text": "Maya adopted a cat", "old_memory": None}]},
+        rejected=[Rejection(stage="update", reason="unrelated_rewrite", item=rewrite),
+                  Rejection(stage="update", reason="ungrounded", item=ungrounded)])
+    assert _label_ops(call) == [{"id": "0", "text": "Maya lives in Porto", "event": "NOOP"},
+                                {"event": "ADD", "text": "Maya adopted a cat"}]
