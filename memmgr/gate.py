@@ -66,6 +66,22 @@ def rank_in(history: Sequence[float], p: float) -> float:
     return (below + 0.5 * ties) / len(history) if history else 0.0
 
 
+def push(history: Sequence[float], p: float, window: int) -> tuple[list[float], float]:
+    """A scope's window after a pair with P(empty) `p`, and the pair's rank in it."""
+    new = [*history, p][-window:]
+    return new, rank_in(new, p)
+
+
+def scope_ranks(p_empty: Sequence[float], window: int) -> list[float]:
+    """The ranks a scope's pairs get, in order (what `ExtractGate.decide` gives them one by one)."""
+    history: list[float] = []
+    ranks = []
+    for p in p_empty:
+        history, rank = push(history, p, window)
+        ranks.append(rank)
+    return ranks
+
+
 FEATURES = "owner_other_words-v1"  # [vec(owner turns), vec(other turns), log1p words(owner), log1p words(other)]
 NOTHING = "(nothing)"  # what is embedded for a side with no turn in the pair
 
@@ -159,8 +175,7 @@ class ExtractGate:
         t0 = time.perf_counter()
         p, n_tokens = self._p_empty(backend, messages, new, owner)
         latency = time.perf_counter() - t0
-        window = [*history, p][-self.window:]
-        rank = rank_in(window, p)
+        window, rank = push(history, p, self.window)
         return GateDecision(extract=rank < self.rate, p_empty=p, rank=rank, prompt_tokens=n_tokens,
                             history=window, latency_s=latency)
 

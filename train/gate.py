@@ -10,7 +10,9 @@ Each extraction row of the train split is one example: the features are the embe
 turns and of the other speakers' ones, plus their log word counts (memmgr.gate.gate_features); the label is whether
 the teacher wrote any fact. A logistic regression (scikit-learn, L2, `C`) is fitted; the validation split's ROC AUC
 (overall and per `source`; `eval_dataset_path` scores another dataset's split, e.g. conv-30's observation traces)
-and the teacher's rate of non-empty rows are logged and kept in the file's `info`. The gate ranks pairs by the
+and the teacher's rate of non-empty rows are logged and kept in the file's `info`, with the operating curve that
+picks `extract_rate`: per rate, the share of pairs the gate would extract and of the teacher's non-empty pairs among
+them, each scope's pairs ranked in order as the gate ranks them (`operating_curve`). The gate ranks pairs by the
 model, so only the order of its scores matters, not their calibration.
 Seconds on CPU (780 train and 1,243 validation rows: ~10 s on 2 cores): the time is embedding two texts per row.
 """
@@ -44,19 +46,25 @@ class GateArguments:
     embedder_dim: int = field(default=384, metadata={"help": "the hash embedder's size"})
     C: float = field(default=1.0, metadata={"help": "inverse L2 strength of the logistic regression"})
     max_eval_rows: int | None = 2000
+    rates: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
+                               metadata={"help": "extract rates to report the gate's operating curve at"})
+    gate_window: int = field(default=64, metadata={"help": "as pipeline.gate_window (for the operating curve)"})
 
     def __post_init__(self) -> None:
         if self.C <= 0:
             raise ConfigError(f"C must be > 0, got {self.C}")
+        if any(not 0 < r <= 1 for r in self.rates) or self.gate_window < 1:
+            raise ConfigError(f"rates must lie in (0, 1] and gate_window be >= 1, got {self.rates}, {self.gate_window}")
 
 
-def examples(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[bool], list[str]]:
-    """(owner text, other text) pairs, labels (the teacher wrote a fact) and sources of the extraction rows."""
+def examples(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[bool], list[str], list[str]]:
+    """(owner text, other text) pairs, labels (the teacher wrote a fact), sources and scopes (conversation and
+    owner) of the extraction rows, in the datasets's order (a scope's pairs in conversation order)."""
     from memmgr.gate import split_turns
     from memmgr.parsing import parse_facts
     from memmgr.prompts import parse_extraction_input
 
-    pairs, labels, sources = [], [], []
+    pairs, labels, sources, scopes = [], [], [], []
     for r in rows:
         if r["stage"] != "extract":
             continue
@@ -64,7 +72,25 @@ def examples(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], lis
         pairs.append(split_turns([(t["name"], t["text"]) for t in p["new"]], p["owner"]))
         labels.append(bool(parse_facts(r["label"]).facts))
         sources.append(r.get("source") or "all")
-    return pairs, labels, sources
+        scopes.append(f"{r.get('conversation_id')}:{','.join(p['owner'])}")
+    return pairs, labels, sources, scopes
+
+
+def operating_curve(p_facts: Sequence[float], labels: Sequence[bool], scopes: Sequence[str],
+                    rates: Sequence[float], window: int) -> list[dict[str, float]]:
+    """What `pipeline.extract_rate` R does with this model: each scope's pairs are ranked as the gate ranks them
+    (memmgr.gate.scope_ranks over 1 - P(facts)); per R, the share of pairs extracted and the share of the pairs with
+    facts among them (the teacher's recall the gate allows; the manager can only lose more after it)."""
+    from memmgr.gate import scope_ranks
+
+    ranks = [0.0] * len(labels)
+    for scope in dict.fromkeys(scopes):
+        idx = [i for i, s in enumerate(scopes) if s == scope]
+        for i, r in zip(idx, scope_ranks([1.0 - p_facts[i] for i in idx], window)):
+            ranks[i] = r
+    positive = max(1, sum(labels))
+    return [{"rate": rate, "extracted": sum(r < rate for r in ranks) / len(ranks),
+             "positive_recall": sum(r < rate and y for r, y in zip(ranks, labels)) / positive} for rate in rates]
 
 
 def fit_gate(args: GateArguments) -> dict[str, Any]:
@@ -80,7 +106,7 @@ def fit_gate(args: GateArguments) -> dict[str, Any]:
         raise ConfigError(f"{args.dataset_path} has no split {args.train_split!r} ({list(dd)})")
     embedder = make_embedder(EmbedderConfig(provider=args.embedder_provider, model=args.embedder_model,
                                             dim=args.embedder_dim))
-    pairs, y, _ = examples(dd[args.train_split])
+    pairs, y, _, _ = examples(dd[args.train_split])
     if len(set(y)) < 2:
         raise ConfigError(f"{args.dataset_path}:{args.train_split} needs extraction rows with and without facts "
                           f"({len(y)} rows, {sum(y)} with facts)")
@@ -91,10 +117,11 @@ def fit_gate(args: GateArguments) -> dict[str, Any]:
     ed = load_traces(args.eval_dataset_path) if args.eval_dataset_path else dd
     if args.eval_split and args.eval_split in ed:
         rows = list(ed[args.eval_split])[: args.max_eval_rows]
-        vpairs, vy, vsrc = examples(rows)
+        vpairs, vy, vsrc, vscopes = examples(rows)
         if vpairs:
-            scores = clf.predict_proba(gate_features(embedder, vpairs))[:, 1]
-            info["eval"] = {"all": {"rows": len(vy), "positive_rate": sum(vy) / len(vy), "auc": auc(vy, scores)}}
+            scores = [float(x) for x in clf.predict_proba(gate_features(embedder, vpairs))[:, 1]]
+            info["eval"] = {"all": {"rows": len(vy), "positive_rate": sum(vy) / len(vy), "auc": auc(vy, scores),
+                                    "curve": operating_curve(scores, vy, vscopes, args.rates, args.gate_window)}}
             for s in sorted(set(vsrc)):
                 idx = [i for i, x in enumerate(vsrc) if x == s]
                 info["eval"][s] = {"rows": len(idx), "positive_rate": sum(vy[i] for i in idx) / len(idx),

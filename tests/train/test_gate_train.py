@@ -42,3 +42,24 @@ def test_bad_arguments_are_one_line(trace_dataset_dir, tmp_path):
         main(["--dataset_path", str(tmp_path / "none"), "--embedder_provider", "hash"])
     with pytest.raises(SystemExit, match="unknown keys"):
         main(["--datset_path", "x"])
+
+
+def test_operating_curve_ranks_each_scope_as_the_gate_does():
+    from memmgr.gate import ExtractGate, scope_ranks
+    from train.gate import operating_curve
+
+    p_empty = [0.9, 0.2, 0.5, 0.1, 0.8, 0.3]
+    gate, history, by_decide = ExtractGate(0.5, 4), [], []
+    for p in p_empty:  # the gate's own pair-by-pair ranks, through a stub backend that scores P(empty)
+        backend = type("B", (), {"completion_prob": lambda self, m, t, return_tokens, p=p: (p, 0)})()
+        d = gate.decide(backend, history, [])
+        history = d.history
+        by_decide.append(d.rank)
+    assert scope_ranks(p_empty, 4) == by_decide
+    # two scopes interleaved: each is ranked on its own; labels = the pairs that hold facts
+    p_facts = [0.9, 0.9, 0.1, 0.1, 0.95, 0.2]
+    labels = [True, True, False, False, True, False]
+    curve = operating_curve(p_facts, labels, ["a", "b", "a", "b", "a", "b"], [0.5, 1.0], 64)
+    # scope a ranks 0.5 (a first pair), 0.75, 1/6: only its third pair passes at 0.5; scope b ranks 0.5, 0.75, 0.5
+    assert curve[0] == {"rate": 0.5, "extracted": 1 / 6, "positive_recall": 1 / 3}
+    assert curve[1] == {"rate": 1.0, "extracted": 1.0, "positive_recall": 1.0}
