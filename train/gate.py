@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memmgr.config import PipelineConfig
 from memmgr.scoring import auc
 from train.args import ConfigError, parse_cli
 
@@ -48,7 +49,8 @@ class GateArguments:
     max_eval_rows: int | None = 2000
     rates: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
                                metadata={"help": "extract rates to report the gate's operating curve at"})
-    gate_window: int = field(default=64, metadata={"help": "as pipeline.gate_window (for the operating curve)"})
+    gate_window: int = field(default=PipelineConfig().gate_window,
+                             metadata={"help": "as pipeline.gate_window (for the operating curve)"})
 
     def __post_init__(self) -> None:
         if self.C <= 0:
@@ -59,7 +61,7 @@ class GateArguments:
 
 def examples(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[bool], list[str], list[str]]:
     """(owner text, other text) pairs, labels (the teacher wrote a fact), sources and scopes (conversation and
-    owner) of the extraction rows, in the datasets's order (a scope's pairs in conversation order)."""
+    owner) of the extraction rows, in the dataset's order (a scope's pairs in conversation order)."""
     from memmgr.gate import split_turns
     from memmgr.parsing import parse_facts
     from memmgr.prompts import parse_extraction_input
