@@ -63,6 +63,11 @@ class GuardConfig(_Strict):
     # reject an extracted fact about another speaker (opens with their name, never names the owner): their facts
     # belong to their own scope
     owner_only: bool = True
+    # reject an extracted fact whose words the other speaker's new turn supports better than the owner's by at least
+    # this much (memmgr.sanitize.check_own_turn); None = off. Legit owner facts can come from the other's turn
+    # ("Congrats on the new job at Google!" / "Thanks!"), so it is meant for a small student behind the forced owner
+    # opening, with pipeline.retry_owner_turn
+    other_turn_margin: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 class PipelineConfig(_Strict):
@@ -83,6 +88,9 @@ class PipelineConfig(_Strict):
     # about another speaker is rejected anyway (guards.owner_only). Only where the output opening is forced (the
     # transformers backend) and the scope has one owner name
     open_with_owner: bool = True
+    # when an extraction keeps no fact and some were rejected as ungrounded or read from the other speaker's turn
+    # (guards.other_turn_margin), extract once more from the owner's new turns alone (same checks, same opening)
+    retry_owner_turn: bool = False
 
     @model_validator(mode="after")
     def _gate_model_needs_rate(self) -> PipelineConfig:

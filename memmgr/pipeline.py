@@ -20,7 +20,15 @@ from memmgr.backends.base import BackendError, Generation, LLMBackend
 from memmgr.config import MemoryConfig
 from memmgr.gate import EMPTY, NON_EMPTY_PREFIX, Gate, GateDecision
 from memmgr.parsing import parse_facts, parse_ops
-from memmgr.sanitize import Rejected, check_grounded, check_memory_text, check_owner, clean_text, support
+from memmgr.sanitize import (
+    Rejected,
+    check_grounded,
+    check_memory_text,
+    check_own_turn,
+    check_owner,
+    clean_text,
+    support,
+)
 from memmgr.scoring import word_overlap
 from memmgr.types import ManagerCall, MemoryItem, Message, Rejection
 
@@ -138,32 +146,61 @@ def extract_facts(
             latency_s=decision.latency_s, context={**context, "gate": _gate_record(decision), "facts": []},
         )
         return [], call
-    parsed, call = call_manager(
-        backend, messages, stage="extract", max_retries=cfg.pipeline.max_retries, style=style, context=context,
+    extract = dict(
+        max_retries=cfg.pipeline.max_retries, style=style, context=context,
         parse=lambda raw: parse_facts(raw, max_facts=guards.max_facts_per_call, max_chars=guards.max_output_chars),
         schema=EXTRACT_SCHEMA_ONE if decision and not forces else EXTRACT_SCHEMA,
         prefix=_opening(owner, cfg.pipeline.open_with_owner) if decision and forces else None,
     )
+    parsed, call = call_manager(backend, messages, stage="extract", **extract)
     if decision:  # the scoring pass (the manager's P(empty); 0 tokens for a gate model) read the prompt once more
         call.prompt_tokens += decision.prompt_tokens
         call.latency_s += decision.latency_s
         call.context["gate"] = _gate_record(decision)
-    sources = fact_sources(new, today)
+    own = [m for m in new if prompts.is_owner(m.name or m.role, owner)]
+    others = [m for m in new if not prompts.is_owner(m.name or m.role, owner)]
+    check = dict(sources=fact_sources(new, today), owner=owner, speakers=speakers, guards=guards,
+                 own=[m.content for m in own], others=[m.content for m in others])
+    facts = _checked(parsed.facts, call, **check)
+    if not facts and cfg.pipeline.retry_owner_turn and own and others and any(
+            r.reason in RETRY_REASONS for r in call.rejected):
+        # the pair's facts were read from the other speaker's turn (or drifted from both): ask for the owner's turn
+        # alone; what the owner's turn answers or reacts to is still in the recent messages of the next pairs
+        retry_messages = prompts.render_extraction(summary, recent, own, today, style, owner=owner)
+        again, retry = call_manager(backend, retry_messages, stage="extract", **extract)
+        facts = _checked(again.facts, call, **check)
+        call.prompt_tokens += retry.prompt_tokens
+        call.completion_tokens += retry.completion_tokens
+        call.latency_s += retry.latency_s
+        call.attempts += retry.attempts
+        call.context["owner_turn_retry"] = {"raw_output": retry.raw_output, "valid": retry.valid,
+                                            "rejected": [r.model_dump() for r in retry.rejected]}
+    call.context["facts"] = facts
+    call.applied = [{"fact": f} for f in facts]
+    return facts, call
+
+
+# what makes an extraction worth one more try on the owner's turn alone (pipeline.retry_owner_turn)
+RETRY_REASONS = ("ungrounded", "other_speakers_turn")
+
+
+def _checked(candidates: Sequence[str], call: ManagerCall, *, sources: Sequence[str], owner: Sequence[str],
+             speakers: Sequence[str], guards: Any, own: Sequence[str], others: Sequence[str]) -> list[str]:
+    """The extracted facts that pass the checks (distinct, in order); each rejected one is recorded on `call`."""
     facts: list[str] = []
-    for fact in parsed.facts:
+    for fact in candidates:
         try:
             text = check_memory_text(fact, max_chars=guards.max_text_chars)
             check_grounded(text, sources, min_support=guards.min_fact_support)
             if guards.owner_only:
                 check_owner(text, owner, speakers)
+            check_own_turn(text, owner, own, others, margin=guards.other_turn_margin)
         except Rejected as r:
             call.rejected.append(Rejection(stage="extract", reason=r.reason, detail=r.detail, item=fact[:200]))
             continue
         if text.lower() not in {f.lower() for f in facts}:
             facts.append(text)
-    call.context["facts"] = facts
-    call.applied = [{"fact": f} for f in facts]
-    return facts, call
+    return facts
 
 
 def _opening(owner: Sequence[str], with_owner: bool) -> str:

@@ -3,7 +3,8 @@
 The manager is a small model and its output is untrusted: texts are normalised, stripped of control/bidi/surrogate
 characters, capped in length, and rejected (with a stable reason code) when they are degenerate loops, markup,
 prompt-injection or chat-template text, secrets, copies of the prompt's own examples, not grounded in the
-messages they were extracted from, or (extraction) about another speaker than the memory's owner.
+messages they were extracted from, or (extraction) about another speaker than the memory's owner, or read from
+another speaker's turn rather than the owner's (`check_own_turn`, off by default).
 """
 
 from __future__ import annotations
@@ -246,3 +247,23 @@ def check_owner(text: str, owner: Sequence[str], speakers: Sequence[str]) -> Non
     subject = next((o for o in others if re.match(rf"{re.escape(o)}(?!\w)", head, re.IGNORECASE)), None)
     if subject and not _names_in(text, owner):
         raise Rejected("not_owner", f"about {subject}, not {', '.join(owner)}: {text[:80]}")
+
+
+def check_own_turn(text: str, owner: Sequence[str], own: Sequence[str], others: Sequence[str], *,
+                   margin: float | None) -> None:
+    """Raise Rejected("other_speakers_turn") when the fact's words come from another speaker's new turn rather than
+    the owner's: `support` in the other turns minus `support` in the owner's turns >= `margin` (the owner's names
+    left out of the fact; every fact of the scope names them). A small student made to open its fact with the
+    owner's name (pipeline.open_with_owner) writes the other speaker's news under it: "Jon found a place with great
+    natural light in Paris" in Jon's scope, from Gina's turn (docs/real_dialogue.md). No-op when `margin` is None or
+    the pair lacks either side."""
+    if margin is None or not own or not others:
+        return
+    core = text
+    for name in owner:
+        if name:
+            core = re.sub(rf"(?<!\w){re.escape(name)}(?:'s)?(?!\w)", " ", core, flags=re.IGNORECASE)
+    gap = support(core, others) - support(core, own)
+    if gap >= margin:
+        raise Rejected("other_speakers_turn", f"support in the other speaker's turn exceeds the owner's by "
+                                              f"{gap:.2f} >= {margin}: {text[:80]}")

@@ -137,6 +137,36 @@ def test_facts_about_the_other_speaker_stay_out_of_the_owners_scope(make_memory)
     assert sorted(texts(mem)) == ["Leo moved to Oslo", "Maya lives in Lisbon"]
 
 
+def test_a_fact_from_the_other_speakers_turn_is_retried_on_the_owners_turn_alone(make_memory):
+    """guards.other_turn_margin rejects the other speaker's news written under the owner's name; with
+    pipeline.retry_owner_turn the pair is extracted once more from the owner's turn alone, and the memory still
+    cites the whole pair."""
+    def extract(inp):  # reads the other speaker's turn when it is shown, as a small student behind the opening does
+        said = {t["name"]: t["text"] for t in inp["new"]}
+        return facts("Maya adopted a beagle called Pixel" if "Leo" in said else "Maya moved to Porto for work")
+
+    def script():
+        return StageScript(extract=extract, update=lambda inp: ops({"id": "new", "text": inp["facts"][0],
+                                                                     "event": "ADD"}))
+    turns = pair("I moved to Porto for work.", "I adopted a beagle called Pixel!", other="Leo")
+    off = make_memory(script())
+    off.add(turns, user_id="maya", timestamp=TS)
+    assert texts(off) == ["Maya adopted a beagle called Pixel"]  # the guard is off by default
+    guarded = make_memory(script(), guards={"other_turn_margin": 0.5})
+    r = guarded.add(turns, user_id="maya", timestamp=TS)
+    assert texts(guarded) == [] and [x["reason"] for x in r["rejected"]] == ["other_speakers_turn"]
+    s = script()
+    retried = make_memory(s, guards={"other_turn_margin": 0.5}, pipeline={"retry_owner_turn": True})
+    calls = []
+    retried.trace_hooks.append(calls.append)
+    r = retried.add(turns, user_id="maya", timestamp=TS)
+    assert texts(retried) == ["Maya moved to Porto for work"] and s.n["extract"] == 2
+    assert [x["reason"] for x in r["rejected"]] == ["other_speakers_turn"]  # the first answer's rejection is kept
+    extract_call = next(c for c in calls if c.stage == "extract")
+    assert extract_call.context["owner_turn_retry"]["raw_output"] == facts("Maya moved to Porto for work")
+    assert retried.get_all(user_id="maya")["results"][0]["source_ids"] == ["D1:1", "D1:2"]
+
+
 def test_destructive_cap(make_memory):
     many = [f"Maya owns item{i}" for i in range(5)]
     script = StageScript(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from memmgr.sanitize import Rejected, check_grounded, check_owner, norm_text, numbers, support
+from memmgr.sanitize import Rejected, check_grounded, check_own_turn, check_owner, norm_text, numbers, support
 
 TURNS = ["Maya: I ran 10 km this morning, my best time yet!", "8 May 2023"]
 
@@ -74,6 +74,29 @@ def test_facts_about_another_speaker_are_not_the_owners(fact, owner, speakers, r
             check_owner(fact, owner, speakers)
     else:
         check_owner(fact, owner, speakers)
+
+
+GINA = "Hey Jon! I found a place with great natural light in Paris for the store."
+JON = "Wow, congrats! My dance studio finally got its Marley flooring."
+
+
+@pytest.mark.parametrize("fact,rejected", [
+    ("Jon found a place with great natural light in Paris", True),  # Gina's news under the owner's name
+    ("Jon's store is in Paris and has great natural light", True),
+    ("Jon's dance studio got Marley flooring", False),  # the owner's own turn
+    ("Jon got Marley flooring for his studio in Paris", False),  # mostly the owner's words
+    ("Jon congratulated Gina", False),  # "Gina" is a word of neither turn: no support either side
+])
+def test_a_fact_read_from_the_other_speakers_turn(fact, rejected):
+    if rejected:
+        with pytest.raises(Rejected, match="other_speakers_turn"):
+            check_own_turn(fact, ["Jon"], [JON], [GINA], margin=0.5)
+    else:
+        check_own_turn(fact, ["Jon"], [JON], [GINA], margin=0.5)
+    # off, or nothing to compare with: never rejects
+    check_own_turn(fact, ["Jon"], [JON], [GINA], margin=None)
+    check_own_turn(fact, ["Jon"], [], [GINA], margin=0.5)
+    check_own_turn(fact, ["Jon"], [JON], [], margin=0.5)
 
 
 def test_a_year_far_from_the_messages_and_the_date_is_ungrounded():
