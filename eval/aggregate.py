@@ -17,7 +17,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "fact_precision": True, "fact_recall": True, "state_precision": True, "state_recall": True, "state_f1": True,
     "qa_accuracy": True, "qa_f1": True, "json_validity": True, "op_accuracy": True, "op_macro_f1": True,
     "json_validity_extract": True, "json_validity_update": True, "parseable_rate": True, "parseable_rate_extract": True,
-    "parseable_rate_update": True, "outcome_f1": True,
+    "parseable_rate_update": True, "outcome_f1": True, "change_f1": True,
     "id_accuracy": True, "hallucinated_id_rate": False, "fact_f1": True, "latency_p50": False, "latency_p95": False,
     # eval/transfer.py: memories against LOCOMO's observation annotations
     "evidence_coverage": True, "matched_coverage": True, "observation_recall": True, "memory_match_rate": True, "stored_tokens": False,

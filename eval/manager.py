@@ -238,7 +238,7 @@ TRACE_COLUMNS = (("n", "n", "{:.0f}"), ("JSON valid", "json_validity", "{:.3f}")
                  ("halluc. id rate", "hallucinated_id_rate", "{:.3f}"), ("fact P", "fact_precision", "{:.3f}"),
                  ("fact R", "fact_recall", "{:.3f}"), ("fact F1", "fact_f1", "{:.3f}"),
                  ("fact match R", "fact_match_recall", "{:.3f}"), ("fact match rate", "fact_match_rate", "{:.3f}"),
-                 ("outcome F1", "outcome_f1", "{:.3f}"), ("latency p50 s", "latency_p50", "{:.2f}"),
+                 ("outcome F1", "outcome_f1", "{:.3f}"), ("change F1", "change_f1", "{:.3f}"), ("latency p50 s", "latency_p50", "{:.2f}"),
                  ("latency p95 s", "latency_p95", "{:.2f}"), ("prompt tok/call", "prompt_tokens_per_call", "{:.0f}"),
                  ("compl. tok/call", "completion_tokens_per_call", "{:.0f}"))
 GRAPH_COLUMNS = (("n", "n", "{:.0f}"), ("entities JSON valid", "graph_entities_json_validity", "{:.3f}"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.qa_metrics import mean, token_f1
-from memmgr.sanitize import content_words
+from memmgr.sanitize import content_words, norm_text
 from memmgr.types import EVENTS, Op
 
 FACT_MATCH_THRESHOLD = 0.6
@@ -152,7 +152,10 @@ def apply_ops_to_snapshot(snapshot: Sequence[tuple[str, str]] | Sequence[list[st
 
 
 def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
-    """Apply the proposed ops to the shown snapshot and score the resulting memory state against gold."""
+    """Apply the proposed ops to the shown snapshot and score the resulting memory state against gold. The states
+    hold every shown memory that no op touches, so this is lenient: a NOOP where gold UPDATEs one of n shown
+    memories keeps n - 1 exact matches, and its stale text often matches the new one by token F1 ("Kai lives in
+    Quito" / "Kai lives in Denver": 0.75): `change_scores` scores only what changed."""
     parsed = parse_ops(raw, {str(i): t for i, t in snapshot})
     if not parsed.valid:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
@@ -161,6 +164,35 @@ def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequ
 
 def state_scores(pred_texts: Sequence[str], gold_texts: Sequence[str]) -> dict[str, float]:
     return set_scores(list(pred_texts), list(gold_texts))
+
+
+def state_change(snapshot: Sequence[Sequence[str]], after: Sequence[str]) -> tuple[list[str], list[str]]:
+    """What turned the shown snapshot into `after`: (texts added, shown texts removed), by normalised text. An
+    UPDATE is a removal and an addition; an UPDATE to the same text is no change."""
+    before = {norm_text(t) for _, t in snapshot}
+    now = {norm_text(t) for t in after}
+    return [t for t in after if norm_text(t) not in before], [t for _, t in snapshot if norm_text(t) not in now]
+
+
+def change_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
+    """P/R/F1 of the change the proposed ops make to the shown snapshot against the gold change (`state_change`):
+    a removal (a shown memory deleted or rewritten) must be the same memory, an addition (ADD text, UPDATE
+    rewrite) matches as facts do (token F1 >= FACT_MATCH_THRESHOLD, one to one). No change on either side (a NOOP
+    row answered with NOOPs) = 1; a NOOP where gold UPDATEs = 0. Additions keep token F1's leniency on a swapped
+    value ("...in Quito" / "...in Denver"), but the stale memory itself no longer counts."""
+    parsed = parse_ops(raw, {str(i): t for i, t in snapshot})
+    if not parsed.valid:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    pred_add, pred_rm = state_change(snapshot, apply_ops_to_snapshot(snapshot, parsed.ops))
+    gold_add, gold_rm = state_change(snapshot, gold_after)
+    n_pred, n_gold = len(pred_add) + len(pred_rm), len(gold_add) + len(gold_rm)
+    if not n_pred and not n_gold:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    m = len({norm_text(t) for t in pred_rm} & {norm_text(t) for t in gold_rm})
+    m += _greedy_matches(pred_add, gold_add, FACT_MATCH_THRESHOLD)
+    p = m / n_pred if n_pred else 0.0
+    r = m / n_gold if n_gold else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 # ------------------------------------------------------------------------------ trace rows (eval/ and SFT callback)
@@ -190,7 +222,9 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     out = {"stage": "update", "json_valid": strict,
            **score_update(raw, list(label.get("memory", [])), {str(i): t for i, t in shown})}
     if row.get("gold_after"):
-        out["outcome_f1"] = outcome_scores(raw, shown, json.loads(row["gold_after"]))["f1"]
+        gold_after = json.loads(row["gold_after"])
+        out["outcome_f1"] = outcome_scores(raw, shown, gold_after)["f1"]
+        out["change_f1"] = change_scores(raw, shown, gold_after)["f1"]
     return out
 
 
@@ -229,6 +263,7 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # share of proposed/rejected id-bearing ops that named an id not shown
         "hallucinated_id_rate": n_halluc / max(n_pred_ops + n_halluc, 1) if up else None,
         "outcome_f1": mean(s["outcome_f1"] for s in up if "outcome_f1" in s),
+        "change_f1": mean(s["change_f1"] for s in up if "change_f1" in s),
         **({"graph": _aggregate_graph(graph)} if graph else {}),
     }
 

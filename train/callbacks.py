@@ -13,7 +13,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LOGGED = ("json_validity", "parseable_rate", "fact_f1", "op_accuracy", "op_macro_f1", "hallucinated_id_rate",
-          "outcome_f1")
+          "outcome_f1", "change_f1")
 
 
 def make_manager_metrics_callback(rows: Sequence[dict[str, Any]], tokenizer: Any, *, max_tokens: int = 128,

@@ -15,7 +15,14 @@ from typing import Any
 
 from memmgr.parsing import parse_facts, parse_ops
 from memmgr.sanitize import words
-from memmgr.scoring import apply_ops_to_snapshot, outcome_scores, score_extraction, score_row, score_update
+from memmgr.scoring import (
+    apply_ops_to_snapshot,
+    change_scores,
+    outcome_scores,
+    score_extraction,
+    score_row,
+    score_update,
+)
 
 Reward = Callable[..., list[float | None]]
 
@@ -149,6 +156,20 @@ def outcome_reward(completions: Sequence[Any], stage: Sequence[str], shown_memor
     return out
 
 
+def change_reward(completions: Sequence[Any], stage: Sequence[str], shown_memories: Sequence[Any],
+                  gold_after: Sequence[str], **kw: Any) -> list[float | None]:
+    """Update calls with a gold world: F1 of the change the proposed ops make to the shown snapshot against the gold
+    change (memmgr.scoring.change_scores): unlike `outcome`, the shown memories no op touches earn nothing, so a
+    NOOP where an UPDATE was due scores 0."""
+    out: list[float | None] = []
+    for c, st, sm, ga in zip(completions, stage, shown_memories, gold_after, strict=True):
+        if st != "update" or not ga:
+            out.append(None)
+            continue
+        out.append(change_scores(completion_text(c), _shown(sm), json.loads(ga))["f1"])
+    return out
+
+
 def qa_answer_reward(completions: Sequence[Any], stage: Sequence[str], shown_memories: Sequence[Any],
                      qa_answers: Sequence[str] | None = None, **kw: Any) -> list[float | None]:
     """Where QA gold exists (column `qa_answers`: JSON list of gold answers whose evidence is in this call): share of
@@ -185,6 +206,7 @@ REWARDS: dict[str, Reward] = {
     "hallucinated_ids": hallucinated_id_penalty,
     "length": length_reward,
     "outcome": outcome_reward,
+    "change": change_reward,
     "qa_answer": qa_answer_reward,
     "label_similarity": label_similarity_reward,
     "graph_f1": graph_f1_reward,

@@ -35,3 +35,30 @@ def test_a_row_is_scored_as_the_pipeline_applies_it():
     keep = json.dumps({"memory": [{"id": "0", "text": "Kai lives in Quito", "event": "NOOP"}]})
     assert score_row(row, rewrite)["pairs"] == [("UPDATE", "UPDATE")] and score_row(row, rewrite)["outcome_f1"] == 1
     assert score_row(row, keep)["pairs"] == [("UPDATE", "NOOP")]
+
+
+def test_change_f1_scores_only_what_the_ops_change():
+    """outcome F1 credits the shown memories no op touches (and a stale text that shares most words with the new
+    one); change F1 scores the removals and additions alone."""
+    from memmgr.scoring import change_scores, outcome_scores
+
+    shown = [["0", "Kai lives in Quito"], ["1", "Kai has a cat called Miso"], ["2", "Kai plays chess"]]
+    gold_after = ["Kai lives in Denver", "Kai has a cat called Miso", "Kai plays chess"]
+
+    def ans(*ops):
+        import json
+
+        return json.dumps({"memory": list(ops)})
+
+    noop = ans({"id": "0", "text": "Kai lives in Quito", "event": "NOOP"})
+    right = ans({"id": "0", "text": "Kai now lives in Denver", "event": "UPDATE"})
+    wrong_target = ans({"id": "2", "text": "Kai lives in Denver", "event": "UPDATE"})
+    added = ans({"id": "new", "text": "Kai lives in Denver", "event": "ADD"})
+    assert outcome_scores(noop, shown, gold_after)["f1"] == 1.0  # the leniency change F1 removes
+    assert change_scores(noop, shown, gold_after)["f1"] == 0.0
+    assert change_scores(right, shown, gold_after)["f1"] == 1.0  # token F1 0.89 with the gold text
+    assert change_scores(wrong_target, shown, gold_after)["f1"] == pytest.approx(0.5)  # the addition, not the removal
+    assert change_scores(added, shown, gold_after)["f1"] == pytest.approx(2 / 3)  # Quito never removed
+    assert change_scores(noop, shown, [t for _, t in shown])["f1"] == 1.0  # nothing to change, nothing changed
+    assert change_scores(right, shown, [t for _, t in shown])["f1"] == 0.0
+    assert change_scores("not json", shown, gold_after)["f1"] == 0.0

@@ -95,6 +95,16 @@ def test_outcome_reward_scores_the_resulting_state():
     assert R.outcome_reward(**no_gold) == [None]
 
 
+def test_change_reward_scores_the_change_alone():
+    out = R.change_reward(**upd([UPD_LABEL, PARTIAL_UPD, "invalid", update_output([])]))
+    assert out[0] == pytest.approx(1.0)
+    # Leeds -> York right; Pixel's DELETE not due, the cello never added: 2 of 3 changes each way
+    assert out[1] == pytest.approx(2 / 3)
+    assert out[2] == 0.0 and out[3] == 0.0  # doing nothing changes nothing of the three gold changes
+    assert R.change_reward(**{**upd([UPD_LABEL]), "gold_after": [""]}) == [None]
+    assert R.reward_funcs(["change"]) == [R.change_reward]
+
+
 def test_qa_answer_reward():
     cols = upd([UPD_LABEL, update_output([{"event": "DELETE", "id": "1", "text": "x"}])])
     cols["qa_answers"] = [json.dumps(["York", "beagle Pixel"])] * 2
