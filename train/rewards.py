@@ -147,13 +147,7 @@ def outcome_reward(completions: Sequence[Any], stage: Sequence[str], shown_memor
                    gold_after: Sequence[str], **kw: Any) -> list[float | None]:
     """Update calls with a gold world: apply the proposed ops to the shown snapshot, F1 of the resulting memory
     state against the gold state (state-level credit, as in Memory-R1, without an answerer in the loop)."""
-    out: list[float | None] = []
-    for c, st, sm, ga in zip(completions, stage, shown_memories, gold_after, strict=True):
-        if st != "update" or not ga:
-            out.append(None)
-            continue
-        out.append(outcome_scores(completion_text(c), _shown(sm), json.loads(ga))["f1"])
-    return out
+    return _gold_world_reward(outcome_scores, completions, stage, shown_memories, gold_after)
 
 
 def change_reward(completions: Sequence[Any], stage: Sequence[str], shown_memories: Sequence[Any],
@@ -161,12 +155,15 @@ def change_reward(completions: Sequence[Any], stage: Sequence[str], shown_memori
     """Update calls with a gold world: F1 of the change the proposed ops make to the shown snapshot against the gold
     change (memmgr.scoring.change_scores): unlike `outcome`, the shown memories no op touches earn nothing, so a
     NOOP where an UPDATE was due scores 0."""
+    return _gold_world_reward(change_scores, completions, stage, shown_memories, gold_after)
+
+
+def _gold_world_reward(score: Any, completions: Sequence[Any], stage: Sequence[str], shown_memories: Sequence[Any],
+                       gold_after: Sequence[str]) -> list[float | None]:
+    """`score(answer, shown snapshot, gold state)["f1"]` for update rows with a gold world; None for the rest."""
     out: list[float | None] = []
     for c, st, sm, ga in zip(completions, stage, shown_memories, gold_after, strict=True):
-        if st != "update" or not ga:
-            out.append(None)
-            continue
-        out.append(change_scores(completion_text(c), _shown(sm), json.loads(ga))["f1"])
+        out.append(score(completion_text(c), _shown(sm), json.loads(ga))["f1"] if st == "update" and ga else None)
     return out
 
 
