@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 MANAGER_METRICS = ["json_validity", "parseable_rate", "op_accuracy", "op_macro_f1", "id_accuracy", "fact_f1",
-                   "outcome_f1"]
+                   "outcome_f1", "change_f1"]
 
 
 def manager_results(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
