@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from memmgr.parsing import parse_facts, parse_ops
+from memmgr.parsing import ParsedOps, parse_facts, parse_ops
 from memmgr.qa_metrics import mean, token_f1
 from memmgr.sanitize import content_words, norm_text
 from memmgr.types import EVENTS, Op
@@ -86,12 +86,17 @@ def align_ops(pred: Sequence[Op], gold: Sequence[Op]) -> list[tuple[Op | None, O
     return pairs
 
 
-def score_update(raw: str, gold_ops: Sequence[dict[str, Any]],
+def _parsed(raw: str | ParsedOps, shown: Collection[str] | Mapping[str, str]) -> ParsedOps:
+    """An update answer as the pipeline reads it; `score_row` parses once and hands the result to every scorer."""
+    return raw if isinstance(raw, ParsedOps) else parse_ops(raw, shown)
+
+
+def score_update(raw: str | ParsedOps, gold_ops: Sequence[dict[str, Any]],
                  shown: Sequence[str] | Mapping[str, str]) -> dict[str, Any]:
     """Op accuracy (per gold op), id accuracy (for gold ops with a target), hallucinated ids, confusion pairs.
     `shown`: the shown ids, or id -> text (then the parser reads a NOOP that rewrites its memory as the UPDATE the
-    pipeline applies: `parse_ops`)."""
-    parsed = parse_ops(raw, shown)
+    pipeline applies: `parse_ops`). `raw` may be the answer already parsed against the same `shown`."""
+    parsed = _parsed(raw, shown)
     gold = [_gold_op(g) for g in gold_ops]
     hallucinated = sum(1 for r in parsed.rejected if r.reason in ("unknown_id", "missing_id"))
     if not parsed.valid:
@@ -151,12 +156,13 @@ def apply_ops_to_snapshot(snapshot: Sequence[tuple[str, str]] | Sequence[list[st
     return list(state.values()) + added
 
 
-def outcome_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
+def outcome_scores(raw: str | ParsedOps, snapshot: Sequence[Sequence[str]],
+                   gold_after: Sequence[str]) -> dict[str, float]:
     """Apply the proposed ops to the shown snapshot and score the resulting memory state against gold. The states
     hold every shown memory that no op touches, so this is lenient: a NOOP where gold UPDATEs one of n shown
     memories keeps n - 1 exact matches, and its stale text often matches the new one by token F1 ("Kai lives in
     Quito" / "Kai lives in Denver": 0.75): `change_scores` scores only what changed."""
-    parsed = parse_ops(raw, {str(i): t for i, t in snapshot})
+    parsed = _parsed(raw, {str(i): t for i, t in snapshot})
     if not parsed.valid:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     return state_scores(apply_ops_to_snapshot(snapshot, parsed.ops), gold_after)
@@ -174,13 +180,14 @@ def state_change(snapshot: Sequence[Sequence[str]], after: Sequence[str]) -> tup
     return [t for t in after if norm_text(t) not in before], [t for _, t in snapshot if norm_text(t) not in now]
 
 
-def change_scores(raw: str, snapshot: Sequence[Sequence[str]], gold_after: Sequence[str]) -> dict[str, float]:
+def change_scores(raw: str | ParsedOps, snapshot: Sequence[Sequence[str]],
+                  gold_after: Sequence[str]) -> dict[str, float]:
     """P/R/F1 of the change the proposed ops make to the shown snapshot against the gold change (`state_change`):
     a removal (a shown memory deleted or rewritten) must be the same memory, an addition (ADD text, UPDATE
     rewrite) matches as facts do (token F1 >= FACT_MATCH_THRESHOLD, one to one). No change on either side (a NOOP
     row answered with NOOPs) = 1; a NOOP where gold UPDATEs = 0. Additions keep token F1's leniency on a swapped
     value ("...in Quito" / "...in Denver"), but the stale memory itself no longer counts."""
-    parsed = parse_ops(raw, {str(i): t for i, t in snapshot})
+    parsed = _parsed(raw, {str(i): t for i, t in snapshot})
     if not parsed.valid:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     pred_add, pred_rm = state_change(snapshot, apply_ops_to_snapshot(snapshot, parsed.ops))
@@ -219,12 +226,13 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     if row["stage"] == "extract":
         return {"stage": "extract", "json_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
     shown = [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
+    parsed = parse_ops(raw, {str(i): t for i, t in shown})
     out = {"stage": "update", "json_valid": strict,
-           **score_update(raw, list(label.get("memory", [])), {str(i): t for i, t in shown})}
+           **score_update(parsed, list(label.get("memory", [])), {str(i): t for i, t in shown})}
     if row.get("gold_after"):
         gold_after = json.loads(row["gold_after"])
-        out["outcome_f1"] = outcome_scores(raw, shown, gold_after)["f1"]
-        out["change_f1"] = change_scores(raw, shown, gold_after)["f1"]
+        out["outcome_f1"] = outcome_scores(parsed, shown, gold_after)["f1"]
+        out["change_f1"] = change_scores(parsed, shown, gold_after)["f1"]
     return out
 
 

@@ -37,6 +37,25 @@ def test_a_row_is_scored_as_the_pipeline_applies_it():
     assert score_row(row, keep)["pairs"] == [("UPDATE", "NOOP")]
 
 
+def test_a_row_is_parsed_once_for_all_its_scores(monkeypatch):
+    """score_row hands one parse of the answer to the op, outcome and change scorers; each still takes raw text."""
+    import json
+
+    import memmgr.scoring as scoring
+
+    calls = []
+    real = scoring.parse_ops
+    monkeypatch.setattr(scoring, "parse_ops", lambda *a, **k: calls.append(1) or real(*a, **k))
+    row = {"stage": "update", "shown_memories": json.dumps([["0", "Kai lives in Quito"]]),
+           "label": json.dumps({"memory": [{"id": "0", "text": "Kai lives in Denver", "event": "UPDATE"}]}),
+           "gold_after": json.dumps(["Kai lives in Denver"])}
+    answer = json.dumps({"memory": [{"id": "0", "text": "Kai lives in Denver", "event": "UPDATE"}]})
+    s = scoring.score_row(row, answer)
+    assert len(calls) == 1 and s["op_accuracy"] == s["outcome_f1"] == s["change_f1"] == 1.0
+    assert scoring.change_scores(answer, [["0", "Kai lives in Quito"]], ["Kai lives in Denver"])["f1"] == 1.0
+    assert len(calls) == 2
+
+
 def test_change_f1_scores_only_what_the_ops_change():
     """outcome F1 credits the shown memories no op touches (and a stale text that shares most words with the new
     one); change F1 scores the removals and additions alone."""
