@@ -143,9 +143,12 @@ def _stem(word: str) -> str:
     return word
 
 
-def content_words(text: str) -> list[str]:
-    """Stemmed words that need support; words with digits are left to `numbers`."""
-    return [_stem(w) for w in words(text) if w not in STOPWORDS and not any(ch.isdigit() for ch in w)]
+def content_words(text: str, ignore: Iterable[str] = ()) -> list[str]:
+    """Stemmed words that need support; words with digits are left to `numbers`. `ignore`: texts (speakers' names)
+    whose own content words are left out."""
+    drop = {w for name in ignore for w in content_words(name)}
+    return [cw for cw in (_stem(w) for w in words(text) if w not in STOPWORDS and not any(ch.isdigit() for ch in w))
+            if cw not in drop]
 
 
 def numbers(text: str) -> list[tuple[int, bool]]:
@@ -171,8 +174,9 @@ def numbers(text: str) -> list[tuple[int, bool]]:
     return [(n, i in dated or 1900 <= n <= 2099) for i, n in found]
 
 
-def support(text: str, sources: Iterable[str]) -> float:
-    """Fraction of the text's content words (stemmed) and numbers that appear in the sources (1.0 when it has none).
+def support(text: str, sources: Iterable[str], ignore: Iterable[str] = ()) -> float:
+    """Fraction of the text's content words (stemmed; those of `ignore` left out) and numbers that appear in the
+    sources (1.0 when it has none).
 
     Numbers must match exactly (as digits in the sources, or as number words up to "ninety"). A date number counts
     like a content word, so "7 May 2023" resolved from "yesterday" on 8 May 2023 is supported by the session date
@@ -180,7 +184,7 @@ def support(text: str, sources: Iterable[str]) -> float:
     supported by "ran 10 km".
     """
     sources = list(sources)
-    cw = content_words(text)
+    cw = content_words(text, ignore)
     nums = numbers(text)
     if not cw and not nums:
         return 1.0
@@ -259,11 +263,7 @@ def check_own_turn(text: str, owner: Sequence[str], own: Sequence[str], others: 
     the pair lacks either side."""
     if margin is None or not own or not others:
         return
-    core = text
-    for name in owner:
-        if name:
-            core = re.sub(rf"(?<!\w){re.escape(name)}(?:'s)?(?!\w)", " ", core, flags=re.IGNORECASE)
-    gap = support(core, others) - support(core, own)
+    gap = support(text, others, ignore=owner) - support(text, own, ignore=owner)
     if gap >= margin:
         raise Rejected("other_speakers_turn", f"support in the other speaker's turn exceeds the owner's by "
                                               f"{gap:.2f} >= {margin}: {text[:80]}")

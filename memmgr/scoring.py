@@ -291,8 +291,7 @@ OVERLAP_THRESHOLD = 0.6
 
 def word_set(text: str, ignore: Iterable[str] = ()) -> set[str]:
     """Content words of `text` (memmgr.sanitize.content_words) minus `ignore` (names, compared as content words)."""
-    drop = {w for name in ignore for w in content_words(name)}
-    return set(content_words(text)) - drop
+    return set(content_words(text, ignore))
 
 
 def word_overlap(a: str, b: str, ignore: Iterable[str] = ()) -> float:
