@@ -83,6 +83,10 @@ class PipelineConfig(_Strict):
     gate_window: int = Field(default=64, ge=1)
     # a gate model file (python -m train.gate) to rank the pairs by instead of the manager's P(empty); needs extract_rate
     gate_model: str | None = None
+    # with a gate_model: also score the manager's own P(empty) and rank by logit(model's) + w * logit(manager's). A
+    # logit sum keeps the ranking free of the manager's level: a seed that sits higher on every pair shifts every
+    # sum alike (memmgr.gate). 0 = the model alone; > 0 needs a manager that scores completions (transformers)
+    gate_manager_weight: float = Field(default=0.0, ge=0.0)
     # an extracted pair's forced opening also names the owner ('{"facts": ["Jon'): both prompts ask for facts that
     # name the person (382 of the 387 facts of the conv-26-weighted SFT mix open with the owner's name), and a fact
     # about another speaker is rejected anyway (guards.owner_only). Only where the output opening is forced (the
@@ -96,6 +100,9 @@ class PipelineConfig(_Strict):
     def _gate_model_needs_rate(self) -> PipelineConfig:
         if self.gate_model and self.extract_rate is None:
             raise ValueError("pipeline.gate_model ranks pairs for the gate: set pipeline.extract_rate too")
+        if self.gate_manager_weight and not self.gate_model:
+            raise ValueError("pipeline.gate_manager_weight weighs the manager against a gate model: set "
+                             "pipeline.gate_model too")
         return self
 
 

@@ -22,6 +22,9 @@ What ranks the pairs (`pipeline.gate_model`):
   and of the other speakers' ones, plus their log word counts, fitted on the extraction labels of an SFT dataset
   (non-empty or not). Same conv-30 pairs: AUC 0.81 (the owner's word count alone: 0.79). It costs two embeddings
   and no manager pass, so it gates any backend. Its P(empty) is 1 - the model's P(facts).
+- both (`pipeline.gate_manager_weight` w > 0 beside a gate model): P(empty) = sigmoid(logit(model's) + w *
+  logit(manager's)). The manager's level moves with the seed and the conversation, but by about the same logit on
+  every pair, which a rank within the window ignores; what the manager adds is its own ordering of the pairs.
 
 An extracted pair's manager call is forced to open its output with `{"facts": ["` where the backend can (the
 transformers one), followed by the owner's name when the scope has one (`pipeline.open_with_owner`, the default);
@@ -102,6 +105,15 @@ def gate_features(embedder: Any, pairs: Sequence[tuple[str, str]]) -> list[list[
             for i, (o, t) in enumerate(pairs)]
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
 class GateModel(BaseModel):
     """A fitted gate (`python -m train.gate` writes it as JSON): P(facts) = sigmoid(weights . features + bias)."""
 
@@ -130,8 +142,7 @@ class GateModel(BaseModel):
 
     def p_facts(self, embedder: Any, turns: Sequence[tuple[str, str]], owner: Sequence[str]) -> float:
         x = gate_features(embedder, [split_turns(turns, owner)])[0]
-        z = sum(w * v for w, v in zip(self.weights, x)) + self.bias
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return _sigmoid(sum(w * v for w, v in zip(self.weights, x)) + self.bias)
 
 
 # a scope's gate: (extraction prompt, new turns, owner) -> decision
@@ -139,7 +150,8 @@ Gate = Callable[[list[dict[str, str]], Sequence[Message], Sequence[str]], GateDe
 
 
 class ExtractGate:
-    def __init__(self, rate: float, window: int, model: GateModel | None = None, embedder: Any = None) -> None:
+    def __init__(self, rate: float, window: int, model: GateModel | None = None, embedder: Any = None,
+                 manager_weight: float = 0.0) -> None:
         if not 0.0 < rate <= 1.0:
             raise ValueError(f"pipeline.extract_rate must be in (0, 1], got {rate}")
         if window < 1:
@@ -148,6 +160,7 @@ class ExtractGate:
             raise ValueError(f"pipeline.gate_model was fitted on {model.embedder} vectors; this memory embeds with "
                              f"{getattr(embedder, 'name', embedder)}")
         self.rate, self.window, self.model, self.embedder = rate, window, model, embedder
+        self.manager_weight = manager_weight if model is not None else 0.0
 
     @classmethod
     def from_config(cls, pipeline: Any, embedder: Any) -> ExtractGate | None:
@@ -155,18 +168,26 @@ class ExtractGate:
         if pipeline.extract_rate is None:
             return None
         model = GateModel.load(pipeline.gate_model) if pipeline.gate_model else None
-        return cls(pipeline.extract_rate, pipeline.gate_window, model, embedder)
+        return cls(pipeline.extract_rate, pipeline.gate_window, model, embedder, pipeline.gate_manager_weight)
 
     def _p_empty(self, backend: Any, messages: list[dict[str, str]], new: Sequence[Message],
                  owner: Sequence[str]) -> tuple[float, int]:
+        p_model = None
         if self.model is not None:
             turns = [(m.name or m.role, m.content) for m in new]
-            return 1.0 - self.model.p_facts(self.embedder, turns, owner), 0
+            p_model = 1.0 - self.model.p_facts(self.embedder, turns, owner)
+            if not self.manager_weight:
+                return p_model, 0
         score = getattr(backend, "completion_prob", None)
         if score is None:
-            raise ValueError(f"pipeline.extract_rate without a gate_model needs a manager that scores completions "
-                             f"(the transformers backend); {getattr(backend, 'name', backend)} does not")
-        return score(messages, EMPTY, return_tokens=True)
+            what = ("pipeline.gate_manager_weight" if p_model is not None
+                    else "pipeline.extract_rate without a gate_model")
+            raise ValueError(f"{what} needs a manager that scores completions (the transformers backend); "
+                             f"{getattr(backend, 'name', backend)} does not")
+        p, n_tokens = score(messages, EMPTY, return_tokens=True)
+        if p_model is None:
+            return p, n_tokens
+        return _sigmoid(_logit(p_model) + self.manager_weight * _logit(p)), n_tokens
 
     def decide(self, backend: Any, history: Sequence[float], messages: list[dict[str, str]],
                new: Sequence[Message] = (), owner: Sequence[str] = ()) -> GateDecision:

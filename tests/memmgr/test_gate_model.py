@@ -105,3 +105,31 @@ def test_cli_missing_gate_model_is_one_line(tmp_path, capsys):
     assert main(["--config", str(cfg), "--store", str(tmp_path / "s"), "add", "--user", "maya", "I have a dog."]) == 2
     err = capsys.readouterr().err.strip()
     assert "does not exist" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_manager_can_weigh_in_by_logit(tmp_path):
+    """gate_manager_weight w: P(empty) = sigmoid(logit(model's) + w logit(manager's)); the manager's scoring pass is
+    counted; a manager that cannot score is a one-line error; the weight wants a gate model."""
+    import math
+
+    from memmgr.gate import ExtractGate
+    from memmgr.types import Message
+    from tests.memmgr.test_gate import FixedScore
+
+    model = GateModel.load(_model(tmp_path / "g.json"))
+    new = [Message(role="user", content="I adopted a dog named Rex.", name="Maya")]
+    p_model = 1.0 - model.p_facts(HashEmbedder(8), [("Maya", new[0].content)], ["Maya"])
+    b = FixedScore()
+    b.p = 0.9
+    gate = ExtractGate(0.5, 8, model, HashEmbedder(8), manager_weight=2.0)
+    d = gate.decide(b, [], [{"role": "user", "content": "x"}], new, ["Maya"])
+    z = math.log(p_model / (1 - p_model)) + 2.0 * math.log(0.9 / 0.1)
+    assert d.p_empty == pytest.approx(1 / (1 + math.exp(-z))) and d.prompt_tokens == 3
+    alone = ExtractGate(0.5, 8, model, HashEmbedder(8)).decide(b, [], [], new, ["Maya"])
+    assert alone.p_empty == pytest.approx(p_model) and alone.prompt_tokens == 0
+    with pytest.raises(ValueError, match="gate_manager_weight needs a manager that scores"):
+        gate.decide(ScriptedBackend([EMPTY]), [], [], new, ["Maya"])
+    from memmgr.settings import ConfigError
+
+    with pytest.raises((ValueError, ConfigError), match="gate_model"):
+        MemoryConfig.load({"pipeline": {"extract_rate": 0.5, "gate_manager_weight": 1.0}})
