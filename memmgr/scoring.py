@@ -162,10 +162,16 @@ def outcome_scores(raw: str | ParsedOps, snapshot: Sequence[Sequence[str]],
     hold every shown memory that no op touches, so this is lenient: a NOOP where gold UPDATEs one of n shown
     memories keeps n - 1 exact matches, and its stale text often matches the new one by token F1 ("Kai lives in
     Quito" / "Kai lives in Denver": 0.75): `change_scores` scores only what changed."""
-    parsed = _parsed(raw, {str(i): t for i, t in snapshot})
-    if not parsed.valid:
+    after = _state_after(raw, snapshot)
+    if after is None:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    return state_scores(apply_ops_to_snapshot(snapshot, parsed.ops), gold_after)
+    return state_scores(after, gold_after)
+
+
+def _state_after(raw: str | ParsedOps, snapshot: Sequence[Sequence[str]]) -> list[str] | None:
+    """The memory texts after the answer's ops are applied to the shown snapshot; None when it does not parse."""
+    parsed = _parsed(raw, {str(i): t for i, t in snapshot})
+    return apply_ops_to_snapshot(snapshot, parsed.ops) if parsed.valid else None
 
 
 def state_scores(pred_texts: Sequence[str], gold_texts: Sequence[str]) -> dict[str, float]:
@@ -187,10 +193,10 @@ def change_scores(raw: str | ParsedOps, snapshot: Sequence[Sequence[str]],
     rewrite) matches as facts do (token F1 >= FACT_MATCH_THRESHOLD, one to one). No change on either side (a NOOP
     row answered with NOOPs) = 1; a NOOP where gold UPDATEs = 0. Additions keep token F1's leniency on a swapped
     value ("...in Quito" / "...in Denver"), but the stale memory itself no longer counts."""
-    parsed = _parsed(raw, {str(i): t for i, t in snapshot})
-    if not parsed.valid:
+    after = _state_after(raw, snapshot)
+    if after is None:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    pred_add, pred_rm = state_change(snapshot, apply_ops_to_snapshot(snapshot, parsed.ops))
+    pred_add, pred_rm = state_change(snapshot, after)
     gold_add, gold_rm = state_change(snapshot, gold_after)
     n_pred, n_gold = len(pred_add) + len(pred_rm), len(gold_add) + len(gold_rm)
     if not n_pred and not n_gold:
@@ -226,9 +232,9 @@ def score_row(row: dict[str, Any], raw: str) -> dict[str, Any]:
     if row["stage"] == "extract":
         return {"stage": "extract", "json_valid": strict, **score_extraction(raw, list(label.get("facts", [])))}
     shown = [list(x) for x in json.loads(row.get("shown_memories") or "[]")]
-    parsed = parse_ops(raw, {str(i): t for i, t in shown})
-    out = {"stage": "update", "json_valid": strict,
-           **score_update(parsed, list(label.get("memory", [])), {str(i): t for i, t in shown})}
+    shown_by_id = {str(i): t for i, t in shown}
+    parsed = parse_ops(raw, shown_by_id)
+    out = {"stage": "update", "json_valid": strict, **score_update(parsed, list(label.get("memory", [])), shown_by_id)}
     if row.get("gold_after"):
         gold_after = json.loads(row["gold_after"])
         out["outcome_f1"] = outcome_scores(parsed, shown, gold_after)["f1"]
