@@ -51,7 +51,8 @@ def test_import_memmgr_stays_light():
 
 @pytest.mark.parametrize("cmd", [["train/sft.py"], ["train/grpo.py"], ["-m", "train.sft"], ["-m", "eval.manager"],
                                  ["-m", "eval.locomo"], ["-m", "eval.ablate"], ["-m", "eval.combine"],
-                                 ["-m", "eval.p_empty"], ["-m", "experiments.distill"], ["-m", "data_gen.generate"]])
+                                 ["-m", "eval.p_empty"], ["-m", "eval.annotations"],
+                                 ["-m", "experiments.distill"], ["-m", "data_gen.generate"]])
 def test_help_prints_and_exits_zero(cmd):
     out = subprocess.run([sys.executable, *cmd, "--help"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
