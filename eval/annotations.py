@@ -15,6 +15,11 @@ picked. This reports how far the annotations themselves allow that, per conversa
   seeing the annotations, 1 = "a memory manager should store a lasting fact about the speaker from this turn".
   Reported: the share of turns the reader picks, the recall of the annotated turns (the coverage a manager that
   stores exactly the reader's turns would reach; with its binomial standard error) and the precision.
+- the matcher against a reader (`match_labels`, JSONL of {"memory", "observation", "speakers", "style", "label"}):
+  a person judged, without seeing the matcher's decision, whether the memory states the observation's fact (or a
+  main part of it); reported per `style` (e.g. "student memory", "verbatim turn") and overall: the matcher's
+  recall and precision against those labels at `sim_threshold` / `overlap_threshold` (eval.transfer's match), so
+  the figures the transfer metric prints can be read with its error in view.
 With `sheet: N` it writes a blind labelling sheet instead: N turns drawn with `seed` from `conversations` (all when
 unset), shuffled, each with the turn before it and without its annotation (`sheet.md`), and a labels file to fill
 in (`labels.jsonl`, label null), so the study can be repeated on any LOCOMO-format file.
@@ -32,7 +37,7 @@ from typing import Any
 
 from memmgr.config import EmbedderConfig
 from memmgr.conversations import Conversation, load_conversations
-from memmgr.scoring import cosine_matrix
+from memmgr.scoring import OVERLAP_THRESHOLD, SIM_THRESHOLD, cosine_matrix, match_facts
 from memmgr.settings import Strict
 
 COLUMNS = (("turns", "turns", "{:.0f}"), ("annotated rate", "annotated_rate", "{:.3f}"),
@@ -40,7 +45,9 @@ COLUMNS = (("turns", "turns", "{:.0f}"), ("annotated rate", "annotated_rate", "{
            ("chance", "twin_chance", "{:.3f}"), ("1-NN agreement", "nn_agreement", "{:.3f}"),
            ("reader n", "reader_n", "{:.0f}"), ("reader picks", "reader_pick_rate", "{:.3f}"),
            ("reader recall", "reader_recall", "{:.3f}"), ("± se", "reader_recall_se", "{:.3f}"),
-           ("reader precision", "reader_precision", "{:.3f}"))
+           ("reader precision", "reader_precision", "{:.3f}"), ("pairs", "pairs", "{:.0f}"),
+           ("reader matches", "reader_matches", "{:.0f}"), ("matcher recall", "matcher_recall", "{:.3f}"),
+           ("matcher precision", "matcher_precision", "{:.3f}"))
 
 
 class AnnotationsConfig(Strict):
@@ -48,6 +55,9 @@ class AnnotationsConfig(Strict):
     data: str = "../shared/data/locomo/locomo_dev.json"  # LOCOMO-format JSON (the full locomo10.json works)
     conversations: list[str] | None = None  # conversation ids to use; None = all with observations
     labels: str | None = None  # a reader's blind labels (JSONL); None = consistency figures only
+    match_labels: str | None = None  # a reader's judgements of (memory, observation) pairs (JSONL)
+    sim_threshold: float = SIM_THRESHOLD  # the match under test (eval.transfer's defaults)
+    overlap_threshold: float = OVERLAP_THRESHOLD
     twin_threshold: float = 0.8
     embedder: EmbedderConfig | None = None  # None = all-MiniLM-L6-v2
     sheet: int | None = None  # write a blind labelling sheet of this many turns instead of scoring
@@ -106,6 +116,45 @@ def read_labels(path: str) -> dict[str, dict[str, int]]:
                 out.setdefault(str(row["conversation_id"]), {})[str(row["dia_id"])] = int(label)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} line {n}: not a label row ({e})") from None
+    return out
+
+
+def read_rows(path: str, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """JSON lines with these keys and a 0/1 label, or a one-line error naming the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"labels file {path} not found")
+    rows = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            missing = [k for k in keys if k not in row]
+            if missing or row.get("label") not in (0, 1):
+                raise ValueError(f"needs {', '.join(keys)} and a 0/1 label")
+        except (json.JSONDecodeError, AttributeError, ValueError) as e:
+            raise ValueError(f"{path} line {n}: not a label row ({e})") from None
+        rows.append(row)
+    return rows
+
+
+def matcher_agreement(rows: Sequence[dict[str, Any]], embedder: Any, sim_threshold: float,
+                      overlap_threshold: float) -> dict[str, dict[str, Any]]:
+    """The transfer matcher's decision on each labelled (memory, observation) pair against the reader's label, per
+    style and overall: recall = pairs both call a match / the reader's matches, precision = ... / the matcher's."""
+    decided = []
+    for r in rows:
+        m = match_facts([r["memory"]], [r["observation"]], embedder, sim_threshold=sim_threshold,
+                        overlap_threshold=overlap_threshold, ignore_words=r.get("speakers") or ())
+        decided.append((str(r.get("style") or "all"), bool(r["label"]), bool(m["matched_pred"])))
+    out = {}
+    for style in [*sorted({s for s, _, _ in decided}), None]:
+        sel = [(y, m) for s, y, m in decided if style is None or s == style]
+        tp, pos, hits = sum(y and m for y, m in sel), sum(y for y, _ in sel), sum(m for _, m in sel)
+        out[f"matcher: {style or 'all pairs'}"] = {"pairs": len(sel), "reader_matches": pos,
+                                                   "matcher_recall": tp / pos if pos else None,
+                                                   "matcher_precision": tp / hits if hits else None}
     return out
 
 
@@ -168,13 +217,15 @@ def run(cfg: AnnotationsConfig) -> dict[str, Any]:
     if cfg.sheet is not None:
         return {"paths": write_sheet(convs, cfg.sheet, cfg.seed, out_dir)}
     labels = read_labels(cfg.labels) if cfg.labels else {}
+    pairs = read_rows(cfg.match_labels, ("memory", "observation")) if cfg.match_labels else []
     embedder = make_embedder(cfg.embedder or EmbedderConfig())
     rows = {}
     for c in convs:
         turns = annotated(c)
         rows[c.conversation_id] = {**consistency(turns, embedder, cfg.twin_threshold),
                                    **reader_agreement(labels.get(c.conversation_id, {}), turns)}
-    results = {**rows, "all": pooled(list(rows.values()))}
+    results = {**rows, "all": pooled(list(rows.values())),
+               **matcher_agreement(pairs, embedder, cfg.sim_threshold, cfg.overlap_threshold)}
     meta = {"config": cfg.model_dump(mode="json")}
     return {"results": results, "paths": write_report(results, {}, meta, out_dir, plots=False, columns=COLUMNS)}
 

@@ -91,3 +91,24 @@ def test_a_bad_label_row_names_its_line(tmp_path, data):
                    + json.dumps({"conversation_id": "c1", "dia_id": "D1:2", "label": "yes"}) + "\n")
     with pytest.raises(SystemExit, match=r"line 2: not a label row \(label must be 0, 1 or null"):
         _run(tmp_path, data, "--labels", str(bad))
+
+
+def test_the_matcher_is_scored_against_a_readers_pair_labels(tmp_path, data):
+    pairs = [  # (memory, observation, style, the reader's label)
+        ("Ann adopted a cat named Tom", "Ann adopted a cat named Tom.", "student memory", 1),  # both match
+        ("Ann likes rainy days", "Ann adopted a cat named Tom.", "student memory", 0),  # neither
+        ("Tom is the name of my new kitten, got him from the shelter", "Ann adopted a cat named Tom.",
+         "verbatim turn", 1),  # the reader sees it, the matcher's words do not
+    ]
+    f = tmp_path / "pairs.jsonl"
+    f.write_text("".join(json.dumps({"memory": m, "observation": o, "style": s, "label": y, "speakers": ["Ann", "Bo"]})
+                         + "\n" for m, o, s, y in pairs))
+    res = _run(tmp_path, data, "--match_labels", str(f), "--sim_threshold", "0.3")["results"]
+    assert res["matcher: student memory"] == {"pairs": 2, "reader_matches": 1, "matcher_recall": 1.0,
+                                              "matcher_precision": 1.0}
+    assert res["matcher: verbatim turn"]["matcher_recall"] == 0.0
+    assert res["matcher: verbatim turn"]["matcher_precision"] is None
+    assert res["matcher: all pairs"]["matcher_recall"] == pytest.approx(0.5)
+    f.write_text(json.dumps({"memory": "x", "label": 1}) + "\n")
+    with pytest.raises(SystemExit, match=r"line 1: not a label row \(needs memory, observation"):
+        _run(tmp_path, data, "--match_labels", str(f))
