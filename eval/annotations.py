@@ -84,43 +84,26 @@ def consistency(turns: Sequence[tuple[Any, bool]], embedder: Any, threshold: flo
             "twin_chance": 2 * p * (1 - p), "nn_agreement": sum(y[i] == y[j] for i, j in nn) / len(nn) if nn else None}
 
 
+def reader_rates(n: int, tp: int, annotated_n: int, picked: int) -> dict[str, Any]:
+    """A reader's figures from the counts: turns labelled, picked and annotated, and both (tp)."""
+    rec = tp / annotated_n if annotated_n else None
+    return {"reader_n": n, "reader_pick_rate": picked / n, "reader_recall": rec,
+            "reader_recall_se": math.sqrt(rec * (1 - rec) / annotated_n) if rec is not None else None,
+            "reader_precision": tp / picked if picked else None, "reader_tp": tp, "reader_annotated": annotated_n,
+            "reader_picked": picked}
+
+
 def reader_agreement(labels: dict[str, int], turns: Sequence[tuple[Any, bool]]) -> dict[str, Any]:
     """The reader's picks against the annotations, over the turns the reader labelled (keys: dia_id)."""
     rows = [(labels[t.id], lab) for t, lab in turns if labels.get(t.id) is not None]
     if not rows:
         return {}
-    pos, picks = sum(g for _, g in rows), sum(r for r, _ in rows)
-    tp = sum(1 for r, g in rows if r and g)
-    rec = tp / pos if pos else None
-    return {"reader_n": len(rows), "reader_pick_rate": picks / len(rows), "reader_recall": rec,
-            "reader_recall_se": math.sqrt(rec * (1 - rec) / pos) if pos else None,
-            "reader_precision": tp / picks if picks else None, "reader_tp": tp, "reader_annotated": pos,
-            "reader_picked": picks}
+    return reader_rates(len(rows), sum(1 for r, g in rows if r and g), sum(g for _, g in rows),
+                        sum(r for r, _ in rows))
 
 
-def read_labels(path: str) -> dict[str, dict[str, int]]:
-    """{conversation_id: {dia_id: 0/1}} from a labels JSONL (rows with a null label are skipped)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"labels file {path} not found")
-    out: dict[str, dict[str, int]] = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            label = row["label"]
-            if label not in (0, 1, None):
-                raise ValueError(f"label must be 0, 1 or null, got {label!r}")
-            if label is not None:
-                out.setdefault(str(row["conversation_id"]), {})[str(row["dia_id"])] = int(label)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path} line {n}: not a label row ({e})") from None
-    return out
-
-
-def read_rows(path: str, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """JSON lines with these keys and a 0/1 label, or a one-line error naming the line."""
+def read_rows(path: str, keys: Sequence[str], nullable: bool = False) -> list[dict[str, Any]]:
+    """JSON lines with these keys and a 0/1 label (or null when `nullable`), or a one-line error naming the line."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"labels file {path} not found")
@@ -130,13 +113,21 @@ def read_rows(path: str, keys: Sequence[str]) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-            missing = [k for k in keys if k not in row]
-            if missing or row.get("label") not in (0, 1):
-                raise ValueError(f"needs {', '.join(keys)} and a 0/1 label")
-        except (json.JSONDecodeError, AttributeError, ValueError) as e:
+            if any(k not in row for k in keys) or row.get("label", 2) not in ((0, 1, None) if nullable else (0, 1)):
+                raise ValueError(f"needs {', '.join(keys)} and a label 0, 1{' or null' if nullable else ''}")
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
             raise ValueError(f"{path} line {n}: not a label row ({e})") from None
         rows.append(row)
     return rows
+
+
+def read_labels(path: str) -> dict[str, dict[str, int]]:
+    """{conversation_id: {dia_id: 0/1}} from a turn labels JSONL (rows with a null label are skipped)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in read_rows(path, ("conversation_id", "dia_id"), nullable=True):
+        if row["label"] is not None:
+            out.setdefault(str(row["conversation_id"]), {})[str(row["dia_id"])] = int(row["label"])
+    return out
 
 
 def matcher_agreement(rows: Sequence[dict[str, Any]], embedder: Any, sim_threshold: float,
@@ -190,12 +181,8 @@ def pooled(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "nn_agreement": sum((r["nn_agreement"] or 0) * r["turns"] for r in rows) / turns if turns else None}
     read = [r for r in rows if r.get("reader_n")]
     if read:
-        n, tp = sum(r["reader_n"] for r in read), sum(r["reader_tp"] for r in read)
-        pos_r, picks = sum(r["reader_annotated"] for r in read), sum(r["reader_picked"] for r in read)
-        rec = tp / pos_r if pos_r else None
-        out.update(reader_n=n, reader_pick_rate=picks / n, reader_recall=rec, reader_tp=tp, reader_annotated=pos_r,
-                   reader_picked=picks, reader_recall_se=math.sqrt(rec * (1 - rec) / pos_r) if pos_r else None,
-                   reader_precision=tp / picks if picks else None)
+        out.update(reader_rates(*(sum(r[k] for r in read) for k in ("reader_n", "reader_tp", "reader_annotated",
+                                                                    "reader_picked"))))
     return out
 
 

@@ -89,7 +89,7 @@ def test_a_bad_label_row_names_its_line(tmp_path, data):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"conversation_id": "c1", "dia_id": "D1:1", "label": 1}) + "\n"
                    + json.dumps({"conversation_id": "c1", "dia_id": "D1:2", "label": "yes"}) + "\n")
-    with pytest.raises(SystemExit, match=r"line 2: not a label row \(label must be 0, 1 or null"):
+    with pytest.raises(SystemExit, match=r"line 2: not a label row \(needs conversation_id, dia_id and a label 0, 1 or null"):
         _run(tmp_path, data, "--labels", str(bad))
 
 
@@ -110,5 +110,5 @@ def test_the_matcher_is_scored_against_a_readers_pair_labels(tmp_path, data):
     assert res["matcher: verbatim turn"]["matcher_precision"] is None
     assert res["matcher: all pairs"]["matcher_recall"] == pytest.approx(0.5)
     f.write_text(json.dumps({"memory": "x", "label": 1}) + "\n")
-    with pytest.raises(SystemExit, match=r"line 1: not a label row \(needs memory, observation"):
+    with pytest.raises(SystemExit, match=r"line 1: not a label row \(needs memory, observation and a label 0, 1\)"):
         _run(tmp_path, data, "--match_labels", str(f))
