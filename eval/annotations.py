@@ -65,23 +65,36 @@ class AnnotationsConfig(Strict):
     output_dir: str = "outputs/annotations"
 
 
+def turns_of(conv: Conversation) -> list[Any]:
+    """The conversation's turns in order, sessions flattened."""
+    return [t for s in conv.sessions for t in s.turns]
+
+
 def annotated(conv: Conversation) -> list[tuple[Any, bool]]:
     """Every turn of the conversation with whether an observation of its speaker cites it."""
     ids = {(o.speaker, d) for o in conv.observations for d in o.dia_ids}
-    return [(t, (t.name, t.id) in ids) for s in conv.sessions for t in s.turns]
+    return [(t, (t.name, t.id) in ids) for t in turns_of(conv)]
+
+
+def consistency_rates(turns: int, annotated_n: int, twin_pairs: int, twins_differ: int, nn_turns: int,
+                      nn_same: int) -> dict[str, Any]:
+    """The consistency figures from their counts (one conversation's, or several summed)."""
+    p = annotated_n / turns if turns else 0.0
+    return {"turns": turns, "annotated_rate": p, "twin_pairs": twin_pairs,
+            "twin_disagreement": twins_differ / twin_pairs if twin_pairs else None, "twin_chance": 2 * p * (1 - p),
+            "nn_agreement": nn_same / nn_turns if nn_turns else None, "annotated": annotated_n,
+            "twins_differ": twins_differ, "nn_turns": nn_turns, "nn_same": nn_same}
 
 
 def consistency(turns: Sequence[tuple[Any, bool]], embedder: Any, threshold: float) -> dict[str, Any]:
     """Twin disagreement and 1-NN agreement of the annotation labels over one conversation's turns."""
     y = [lab for _, lab in turns]
-    p = sum(y) / len(y) if y else 0.0
     sims = cosine_matrix(*[embedder.embed([t.content for t, _ in turns])] * 2) if turns else []
     same = [[j for j in range(len(turns)) if j != i and turns[j][0].name == turns[i][0].name] for i in range(len(turns))]
     twins = [(i, j) for i in range(len(turns)) for j in same[i] if j > i and sims[i][j] >= threshold]
     nn = [(i, max(js, key=lambda j: sims[i][j])) for i, js in enumerate(same) if js]
-    return {"turns": len(turns), "annotated_rate": p, "twin_pairs": len(twins),
-            "twin_disagreement": sum(y[i] != y[j] for i, j in twins) / len(twins) if twins else None,
-            "twin_chance": 2 * p * (1 - p), "nn_agreement": sum(y[i] == y[j] for i, j in nn) / len(nn) if nn else None}
+    return consistency_rates(len(turns), sum(y), len(twins), sum(y[i] != y[j] for i, j in twins), len(nn),
+                             sum(y[i] == y[j] for i, j in nn))
 
 
 def reader_rates(n: int, tp: int, annotated_n: int, picked: int) -> dict[str, Any]:
@@ -151,8 +164,7 @@ def matcher_agreement(rows: Sequence[dict[str, Any]], embedder: Any, sim_thresho
 
 def write_sheet(convs: Sequence[Conversation], n: int, seed: int, out: Path) -> dict[str, Any]:
     """A blind labelling sheet: n turns drawn with seed, shuffled, each after its preceding turn, no annotation."""
-    pool = [(c.conversation_id, i, turns) for c in convs for turns in [[t for s in c.sessions for t in s.turns]]
-            for i in range(len(turns))]
+    pool = [(c.conversation_id, i, turns) for c in convs for turns in [turns_of(c)] for i in range(len(turns))]
     if not 0 < n <= len(pool):
         raise ValueError(f"sheet must be between 1 and {len(pool)} turns, got {n}")
     picked = random.Random(seed).sample(pool, n)
@@ -170,15 +182,9 @@ def write_sheet(convs: Sequence[Conversation], n: int, seed: int, out: Path) -> 
 
 
 def pooled(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The conversations together: rates over the summed counts (twin figures weighted by their pair counts)."""
-    turns = sum(r["turns"] for r in rows)
-    pos = sum(r["annotated_rate"] * r["turns"] for r in rows)
-    tw = sum(r["twin_pairs"] for r in rows)
-    out: dict[str, Any] = {
-        "turns": turns, "annotated_rate": pos / turns if turns else None, "twin_pairs": tw,
-        "twin_disagreement": sum((r["twin_disagreement"] or 0) * r["twin_pairs"] for r in rows) / tw if tw else None,
-        "twin_chance": sum(r["twin_chance"] * r["turns"] for r in rows) / turns if turns else None,
-        "nn_agreement": sum((r["nn_agreement"] or 0) * r["turns"] for r in rows) / turns if turns else None}
+    """The conversations together: every figure again from the summed counts."""
+    out = consistency_rates(*(sum(r[k] for r in rows) for k in ("turns", "annotated", "twin_pairs", "twins_differ",
+                                                                "nn_turns", "nn_same")))
     read = [r for r in rows if r.get("reader_n")]
     if read:
         out.update(reader_rates(*(sum(r[k] for r in read) for k in ("reader_n", "reader_tp", "reader_annotated",
